@@ -1,0 +1,2 @@
+//! vouch's relying party: manufacturer, rendezvous and owner roles.
+pub use vouch_protocol as protocol;

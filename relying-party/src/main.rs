@@ -1,0 +1,2 @@
+//! `vouch-rp`: the relying party.
+fn main() {}

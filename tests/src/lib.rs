@@ -1,0 +1,1 @@
+//! Shared helpers for vouch's end-to-end and interop tests.
