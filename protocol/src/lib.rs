@@ -28,3 +28,5 @@ pub mod error;
 pub mod types;
 
 pub use error::{Error, ErrorCode, VerifyError};
+pub mod credential;
+pub mod voucher;

@@ -337,6 +337,38 @@ impl Cbor for RendezvousInfo {
     }
 }
 
+impl RendezvousInfo {
+    /// Reads an FDO 1.0 RendezvousInfo, whose values are bare CBOR items rather than byte
+    /// strings. Each value is kept as its encoding, so [`RvInstruction::typed`] reads it as usual.
+    pub fn decode_v100(d: &mut Decoder<'_>) -> Result<Self, Error> {
+        const WHAT: &str = "FDO 1.0 RendezvousInfo (array of RVDirective)";
+        let n = d.array(WHAT)?;
+        if n > d.remaining().len() as u64 {
+            return Err(d.error(WHAT, Found::Length(n)));
+        }
+        let mut out = Vec::new();
+        for _ in 0..n {
+            let m = d.array("FDO 1.0 RVDirective")?;
+            if m > d.remaining().len() as u64 {
+                return Err(d.error("FDO 1.0 RVDirective", Found::Length(m)));
+            }
+            let mut dir = Vec::new();
+            for _ in 0..m {
+                let k = d.array_between(1, 2, "FDO 1.0 RVInstruction")?;
+                let variable = RvVariable(d.uint_as("RVVariable (uint8)")?);
+                let value = if k == 2 {
+                    Some(d.item("RVValue")?.to_vec())
+                } else {
+                    None
+                };
+                dir.push(RvInstruction { variable, value });
+            }
+            out.push(RvDirective(dir));
+        }
+        Ok(Self(out))
+    }
+}
+
 impl fmt::Display for RendezvousInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, dir) in self.0.iter().enumerate() {
