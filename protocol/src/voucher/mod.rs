@@ -54,6 +54,34 @@ pub struct OvHeader {
 }
 
 impl OvHeader {
+    /// A new FDO 1.1 header. With a device certificate chain, OVDevCertChainHash is computed
+    /// over it with `chain_hash_alg`.
+    pub fn new(
+        crypto: &dyn CryptoProvider,
+        guid: Guid,
+        rv_info: RendezvousInfo,
+        device_info: &str,
+        manufacturer_key: PublicKey,
+        cert_chain: Option<&[Vec<u8>]>,
+        chain_hash_alg: HashAlg,
+    ) -> Result<Self, Error> {
+        let cert_chain_hash = match cert_chain {
+            Some(chain) => {
+                let parts: Vec<&[u8]> = chain.iter().map(Vec::as_slice).collect();
+                Some(crypto.hash(chain_hash_alg, &parts)?)
+            }
+            None => None,
+        };
+        Ok(Self {
+            protocol_version: ProtocolVersion::V101,
+            guid,
+            rv_info,
+            device_info: device_info.to_string(),
+            manufacturer_key: Raw::new(manufacturer_key),
+            cert_chain_hash,
+        })
+    }
+
     /// The hash FDO binds a voucher entry to: `H(GUID ‖ DeviceInfo)` (OVEHashHdrInfo).
     pub fn header_info_hash(
         &self,
@@ -453,7 +481,7 @@ impl OwnershipVoucher {
             let p = &entry.payload;
             let key = self.effective_key(p.public_key.value());
             // Every entry key has the manufacturer key's type and encoding.
-            if key.pk_type != mfg.pk_type || key.enc != mfg.enc {
+            if !entry_key_compatible(&mfg, &key) {
                 return Err(VerifyError::EntryKeyType { index }.into());
             }
             // One hash algorithm for the whole chain.
@@ -518,7 +546,7 @@ impl OwnershipVoucher {
             return Err(VerifyError::OwnerKeyMismatch.into());
         }
         let mfg = self.header().manufacturer_key.value();
-        if next_owner.pk_type != mfg.pk_type || next_owner.enc != mfg.enc {
+        if !entry_key_compatible(&self.effective_key(mfg), &next_owner) {
             return Err(Error::invalid(
                 "next owner key",
                 alloc::format!(
@@ -543,6 +571,15 @@ impl OwnershipVoucher {
         next.entries.push(entry);
         Ok(next)
     }
+}
+
+/// Entry keys must have the manufacturer key's type and encoding. X509 and X5CHAIN both carry a
+/// SubjectPublicKeyInfo and count as one encoding here: go-fdo extends an X5CHAIN manufacturer
+/// key to an X509 owner key, and an owner rarely has a certificate of its own.
+fn entry_key_compatible(mfg: &PublicKey, key: &PublicKey) -> bool {
+    use crate::types::PkEnc;
+    let spki = |e: PkEnc| e == PkEnc::X509 || e == PkEnc::X5CHAIN;
+    key.pk_type == mfg.pk_type && (key.enc == mfg.enc || (spki(key.enc) && spki(mfg.enc)))
 }
 
 fn encode_chain(e: &mut Encoder, chain: Option<&[Vec<u8>]>) {
@@ -711,3 +748,6 @@ impl fmt::Display for OwnershipVoucher {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;
