@@ -535,7 +535,7 @@ impl Encoder {
     }
 
     /// Writes any encodable value.
-    pub fn encode<T: Cbor + ?Sized>(&mut self, v: &T) -> &mut Self {
+    pub fn encode<T: Cbor>(&mut self, v: &T) -> &mut Self {
         v.encode(self);
         self
     }

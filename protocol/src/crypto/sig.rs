@@ -190,6 +190,58 @@ impl VerifyingKey {
         }
     }
 
+    /// Parses a DER SubjectPublicKeyInfo of a P-256, P-384 or RSA key.
+    pub fn from_spki_der(spki: &[u8]) -> Result<Self, Error> {
+        if let Ok(k) = es256::VerifyingKey::from_public_key_der(spki) {
+            return Ok(Self::P256(k));
+        }
+        if let Ok(k) = es384::VerifyingKey::from_public_key_der(spki) {
+            return Ok(Self::P384(k));
+        }
+        rsa::PublicKey::from_public_key_der(spki)
+            .map(|key| Self::Rsa { key, pss: false })
+            .map_err(|_| bad("SubjectPublicKeyInfo (P-256, P-384 or RSA)"))
+    }
+
+    /// This key as an FDO `PublicKey` in encoding `enc` (X509, or COSEKEY for ECDSA keys).
+    /// `rsa_type` is the pkType an RSA key is given (RSA2048RESTR, RSAPKCS or RSAPSS).
+    pub fn to_public_key(&self, enc: PkEnc, rsa_type: PkType) -> Result<PublicKey, Error> {
+        let pk_type = match self {
+            Self::P256(_) => PkType::SECP256R1,
+            Self::P384(_) => PkType::SECP384R1,
+            Self::Rsa { .. } if rsa_type.is_rsa() => rsa_type,
+            Self::Rsa { .. } => return Err(Error::Misuse("an RSA key needs an RSA pkType")),
+        };
+        match (enc, self) {
+            (PkEnc::X509, _) => Ok(PublicKey::x509(pk_type, self.to_spki_der()?)),
+            (PkEnc::COSEKEY, Self::P256(_) | Self::P384(_)) => {
+                let (crv, point) = match self {
+                    Self::P256(k) => (iana::EllipticCurve::P_256, k.to_sec1_bytes()),
+                    Self::P384(k) => (iana::EllipticCurve::P_384, k.to_sec1_bytes()),
+                    Self::Rsa { .. } => {
+                        return Err(Error::Misuse("unreachable: RSA has no EC2 key"));
+                    }
+                };
+                // Uncompressed SEC1 point: 0x04 ‖ x ‖ y.
+                let coord = (point.len() - 1) / 2;
+                let key = coset::CoseKeyBuilder::new_ec2_pub_key(
+                    crv,
+                    point[1..1 + coord].to_vec(),
+                    point[1 + coord..].to_vec(),
+                )
+                .build();
+                let raw = key
+                    .to_vec()
+                    .map_err(|_| Error::Misuse("COSE_Key encoding"))?;
+                Ok(PublicKey::cose_key(pk_type, raw))
+            }
+            (other, _) => Err(Error::unsupported(alloc::format!(
+                "a {} key in {other} encoding",
+                self.kind()
+            ))),
+        }
+    }
+
     /// A short name of the key kind, for messages.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -319,34 +371,7 @@ impl Signer for SigningKey {
     }
 
     fn public_key(&self, enc: PkEnc) -> Result<PublicKey, Error> {
-        let vk = self.verifying_key();
-        match enc {
-            PkEnc::X509 => Ok(PublicKey::x509(self.pk_type(), vk.to_spki_der()?)),
-            PkEnc::COSEKEY => {
-                let (crv, point) = match self {
-                    Self::P256(k) => (
-                        iana::EllipticCurve::P_256,
-                        k.verifying_key().to_sec1_bytes(),
-                    ),
-                    Self::P384(k) => (
-                        iana::EllipticCurve::P_384,
-                        k.verifying_key().to_sec1_bytes(),
-                    ),
-                };
-                // Uncompressed SEC1 point: 0x04 ‖ x ‖ y.
-                let coord = (point.len() - 1) / 2;
-                let x = point[1..1 + coord].to_vec();
-                let y = point[1 + coord..].to_vec();
-                let key = coset::CoseKeyBuilder::new_ec2_pub_key(crv, x, y).build();
-                let raw = key
-                    .to_vec()
-                    .map_err(|_| Error::Misuse("COSE_Key encoding"))?;
-                Ok(PublicKey::cose_key(self.pk_type(), raw))
-            }
-            other => Err(Error::unsupported(alloc::format!(
-                "a bare signing key has no {other} encoding; wrap its certificate instead"
-            ))),
-        }
+        self.verifying_key().to_public_key(enc, self.pk_type())
     }
 
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, Error> {
