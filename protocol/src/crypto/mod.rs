@@ -19,8 +19,11 @@ pub mod test;
 
 use alloc::vec::Vec;
 
+pub use aead::{CipherSuite, SessionKeys};
 pub use coset::iana::Algorithm as SigAlg;
 pub use digest::{hash, hmac};
+pub use kdf::Prf;
+pub use kex::{KexSuite, OwnerKex, SharedSecret};
 pub use sig::{SigningKey, VerifyingKey};
 
 use crate::Error;
