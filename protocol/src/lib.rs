@@ -29,4 +29,6 @@ pub mod types;
 
 pub use error::{Error, ErrorCode, VerifyError};
 pub mod credential;
+pub mod eat;
+pub mod messages;
 pub mod voucher;
