@@ -25,6 +25,7 @@ pub mod cbor;
 pub mod cose;
 pub mod crypto;
 pub mod error;
+pub mod flows;
 pub mod types;
 
 pub use error::{Error, ErrorCode, VerifyError};
