@@ -6,7 +6,7 @@
 //! * A side is a state value whose type holds only what is valid at that point. A transition
 //!   consumes the state and returns the next one together with the [`Outgoing`] message to send,
 //!   so a used state cannot be reused.
-//! * Server sides are start/finish pairs over states that encode to CBOR ([`Cbor`]), because
+//! * Server sides are start/finish pairs over states that encode to CBOR ([`Cbor`](crate::cbor::Cbor)), because
 //!   the relying party keeps every session in its database, keyed by the bearer token, never in
 //!   process memory. A state decoded from the database must be as trustworthy as one kept in
 //!   memory, so server states hold no secret the device could use and are never sent out.
@@ -17,7 +17,6 @@
 
 use alloc::vec::Vec;
 
-use crate::cbor::Cbor;
 use crate::messages::{ErrorMessage, Message, MessageType};
 use crate::Error;
 
