@@ -15,6 +15,7 @@
 //! * [`credential`] — the device credential.
 //! * [`messages`] — every DI, TO0, TO1 and TO2 message and the error message.
 //! * [`flows`] — the protocols as state machines.
+//! * [`serviceinfo`] — ServiceInfo after TO2's handshake: chunking, devmod, modules.
 //!
 //! ## A voucher's life, and a tampered one refused
 //!
@@ -86,4 +87,5 @@ pub use error::{Error, ErrorCode, VerifyError};
 pub mod credential;
 pub mod eat;
 pub mod messages;
+pub mod serviceinfo;
 pub mod voucher;
