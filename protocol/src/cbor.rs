@@ -704,6 +704,50 @@ impl<T: Cbor> Cbor for Bstr<T> {
     }
 }
 
+/// One CBOR item of any kind, kept exactly as received: for fields FDO leaves open ("any"),
+/// where a re-encoding through [`ciborium::Value`] could change the bytes (ciborium folds
+/// bignum tags into integers, for one).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AnyItem(Vec<u8>);
+
+impl AnyItem {
+    /// The item's encoding.
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The item as a [`ciborium::Value`].
+    pub fn value(&self) -> ciborium::Value {
+        // Checked to parse when decoded or built.
+        value_from_slice(&self.0).unwrap_or(ciborium::Value::Null)
+    }
+}
+
+impl From<ciborium::Value> for AnyItem {
+    fn from(v: ciborium::Value) -> Self {
+        Self(value_to_vec(&v))
+    }
+}
+
+impl Cbor for AnyItem {
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, Error> {
+        let start = d.position();
+        let bytes = d.item("any CBOR item")?;
+        value_from_slice(bytes).map_err(|_| {
+            Error::Decode(DecodeError {
+                expected: "any CBOR item",
+                found: Found::Invalid("an item ciborium cannot read"),
+                at: start,
+            })
+        })?;
+        Ok(Self(bytes.to_vec()))
+    }
+
+    fn encode(&self, e: &mut Encoder) {
+        e.raw(&self.0);
+    }
+}
+
 impl Cbor for ciborium::Value {
     fn decode(d: &mut Decoder<'_>) -> Result<Self, Error> {
         d.value("any CBOR item")

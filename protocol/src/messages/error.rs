@@ -11,7 +11,7 @@
 //! ```
 //!
 //! **Leniency.** The last two fields are read as *any* CBOR item and kept as
-//! [`ciborium::Value`]: go-fdo and the Intel C SDK send an integer timestamp, fdo-rs `null` (or
+//! [`AnyItem`] (kept byte for byte): go-fdo and the Intel C SDK send an integer timestamp, fdo-rs `null` (or
 //! any value), and go-fdo notes that the Java implementation sends a non-standard one; fdo-rs
 //! sends a u128 correlation id, which is a bignum (tag 2) once it exceeds 64 bits. The array
 //! must still have exactly five items: go-fdo, fdo-rs, the Intel C SDK, the FIDO conformance
@@ -28,7 +28,7 @@ use core::fmt;
 
 use ciborium::Value;
 
-use crate::cbor::{Cbor, Decoder, Encoder};
+use crate::cbor::{AnyItem, Cbor, Decoder, Encoder};
 use crate::messages::{MessageType, message_types};
 use crate::{Error, ErrorCode};
 
@@ -49,9 +49,9 @@ pub struct ErrorMessage {
     /// EMErrorStr: for logs; it must not reveal security details.
     pub text: String,
     /// EMErrorTs, as received (an integer of Unix seconds from most senders).
-    pub timestamp: Value,
+    pub timestamp: AnyItem,
     /// EMErrorCID, as received.
-    pub correlation_id: Value,
+    pub correlation_id: AnyItem,
 }
 
 impl ErrorMessage {
@@ -62,8 +62,8 @@ impl ErrorMessage {
             code,
             prev_message: prev,
             text: text.into(),
-            timestamp: Value::from(0u64),
-            correlation_id: Value::from(0u64),
+            timestamp: Value::from(0u64).into(),
+            correlation_id: Value::from(0u64).into(),
         }
     }
 
@@ -81,19 +81,19 @@ impl ErrorMessage {
 
     /// Sets EMErrorTs to `unix_seconds`.
     pub fn with_timestamp(mut self, unix_seconds: u64) -> Self {
-        self.timestamp = Value::from(unix_seconds);
+        self.timestamp = Value::from(unix_seconds).into();
         self
     }
 
     /// Sets EMErrorCID.
     pub fn with_correlation_id(mut self, id: u64) -> Self {
-        self.correlation_id = Value::from(id);
+        self.correlation_id = Value::from(id).into();
         self
     }
 
     /// EMErrorTs as Unix seconds, when it is an integer.
     pub fn timestamp_secs(&self) -> Option<i128> {
-        match &self.timestamp {
+        match &self.timestamp.value() {
             Value::Integer(i) => Some(i128::from(*i)),
             _ => None,
         }
@@ -102,7 +102,7 @@ impl ErrorMessage {
     /// EMErrorCID as a number, when it is an unsigned integer or a positive bignum (tag 2) of
     /// at most 16 bytes, as fdo-rs sends it.
     pub fn correlation_id_u128(&self) -> Option<u128> {
-        match &self.correlation_id {
+        match &self.correlation_id.value() {
             Value::Integer(i) => u128::try_from(*i).ok(),
             Value::Tag(2, inner) => match inner.as_ref() {
                 Value::Bytes(b) if b.len() <= 16 => {
@@ -135,8 +135,8 @@ impl Cbor for ErrorMessage {
             code: ErrorCode(d.uint_as("EMErrorCode (uint16)")?),
             prev_message: MessageType(d.uint_as("EMPrevMsgID (uint8)")?),
             text: d.text("EMErrorStr (tstr)")?.to_string(),
-            timestamp: d.value("EMErrorTs (any CBOR item)")?,
-            correlation_id: d.value("EMErrorCID (any CBOR item)")?,
+            timestamp: AnyItem::decode(d)?,
+            correlation_id: AnyItem::decode(d)?,
         })
     }
 
@@ -145,8 +145,8 @@ impl Cbor for ErrorMessage {
             .uint(u64::from(self.code.0))
             .uint(u64::from(self.prev_message.0))
             .text(&self.text)
-            .value(&self.timestamp)
-            .value(&self.correlation_id);
+            .encode(&self.timestamp)
+            .encode(&self.correlation_id);
     }
 }
 
@@ -202,7 +202,7 @@ mod tests {
         assert_eq!(m.code, ErrorCode::INVALID_OWNERSHIP_VOUCHER);
         assert_eq!(m.prev_message, MessageType::TO0_OWNER_SIGN);
         assert_eq!(m.text, "Ownership voucher manufacturer not trusted");
-        assert_eq!(m.timestamp, Value::Null);
+        assert_eq!(m.timestamp.value(), Value::Null);
         assert_eq!(m.timestamp_secs(), None);
         assert_eq!(m.correlation_id_u128(), Some(16_378_777_930_150_272_023));
         assert_eq!(m.to_cbor(), bytes);
@@ -220,7 +220,7 @@ mod tests {
         let m = ErrorMessage::from_cbor(&bytes).unwrap();
         assert_eq!(m.code, ErrorCode::INTERNAL_SERVER_ERROR);
         assert_eq!(m.timestamp_secs(), None);
-        assert!(matches!(m.timestamp, Value::Tag(1, _)));
+        assert!(matches!(m.timestamp.value(), Value::Tag(1, _)));
         assert_eq!(
             m.correlation_id_u128(),
             Some(0x0102030405060708090a0b0c0d0e0f10)
@@ -258,8 +258,8 @@ mod tests {
         assert_eq!(m.prev_message, MessageType::TO2_DONE);
         assert_eq!(m.text, e.to_string());
         // defaults that go-fdo and fdo-rs can both decode
-        assert_eq!(m.timestamp, Value::from(0u64));
-        assert_eq!(m.correlation_id, Value::from(0u64));
+        assert_eq!(m.timestamp.value(), Value::from(0u64));
+        assert_eq!(m.correlation_id.value(), Value::from(0u64));
         let internal = ErrorMessage::from_error(&Error::Misuse("secret detail"), MessageType(60));
         assert_eq!(internal.code, ErrorCode::INTERNAL_SERVER_ERROR);
         assert!(!internal.text.contains("secret"));
