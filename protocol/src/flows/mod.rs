@@ -17,8 +17,14 @@
 
 use alloc::vec::Vec;
 
+use crate::cbor::{Decoder, Encoder};
 use crate::messages::{ErrorMessage, Message, MessageType};
-use crate::Error;
+use crate::types::Nonce;
+use crate::{Error, ErrorCode};
+
+pub mod di;
+pub mod to0;
+pub mod to1;
 
 /// A message to send: its type and encoded body.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,30 +48,72 @@ impl Outgoing {
 /// A failed protocol step: what went wrong, and in reply to which message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FlowError {
-    /// The cause; [`Error::code`] gives the FDO error code.
+    /// The cause; [`Error::code`] gives the FDO error code unless the step names another
+    /// ([`FlowError::code`]).
     pub error: Error,
     /// The message being processed when it failed (`EMPrevMsgID`).
     pub prev: MessageType,
+    /// The code a protocol step reports instead of [`Error::code`], where the FDO reference
+    /// names a specific one for that step: TO0.OwnerSign's INVALID_OWNERSHIP_VOUCHER (2) and
+    /// INVALID_OWNER_SIGN_BODY (3), TO1.HelloRV's RESOURCE_NOT_FOUND (6), or
+    /// INTERNAL_SERVER_ERROR (500) for a fault in the server's own data.
+    code: Option<ErrorCode>,
 }
 
 impl FlowError {
-    /// Pairs an error with the message that caused it.
+    /// Pairs an error with the message that caused it; it is reported with [`Error::code`].
     pub fn new(error: impl Into<Error>, prev: MessageType) -> Self {
         Self {
             error: error.into(),
             prev,
+            code: None,
         }
     }
 
-    /// The FDO error message to send to the peer.
+    /// Pairs an error with the message that caused it, to be reported with `code` rather than
+    /// [`Error::code`] (see [`FlowError::code`]).
+    pub fn with_code(error: impl Into<Error>, prev: MessageType, code: ErrorCode) -> Self {
+        Self {
+            error: error.into(),
+            prev,
+            code: Some(code),
+        }
+    }
+
+    /// The FDO error code to report: the one the step named, or else [`Error::code`].
+    pub fn code(&self) -> ErrorCode {
+        self.code.unwrap_or_else(|| self.error.code())
+    }
+
+    /// The FDO error message to send to the peer. An internal error (code 500) is reported
+    /// without its details.
     pub fn to_message(&self) -> ErrorMessage {
-        ErrorMessage::from_error(&self.error, self.prev)
+        match self.code {
+            None => ErrorMessage::from_error(&self.error, self.prev),
+            Some(ErrorCode::INTERNAL_SERVER_ERROR) => ErrorMessage::new(
+                ErrorCode::INTERNAL_SERVER_ERROR,
+                self.prev,
+                "internal error",
+            ),
+            Some(code) => {
+                let mut m = ErrorMessage::from_error(&self.error, self.prev);
+                m.code = code;
+                m
+            }
+        }
     }
 }
 
 impl core::fmt::Display for FlowError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "{} (in reply to message {})", self.error, self.prev.0)
+        match self.code {
+            Some(code) => write!(
+                f,
+                "{} (FDO error {code}, in reply to message {})",
+                self.error, self.prev.0
+            ),
+            None => write!(f, "{} (in reply to message {})", self.error, self.prev.0),
+        }
     }
 }
 
@@ -88,4 +136,44 @@ pub fn unexpected(got: MessageType, want: MessageType) -> FlowError {
         ),
         got,
     )
+}
+
+/// A fresh nonce from `rng`.
+pub(crate) fn random_nonce(rng: &mut dyn rand_core::CryptoRng) -> Nonce {
+    let mut n = [0u8; 16];
+    rng.fill_bytes(&mut n);
+    Nonce(n)
+}
+
+/// Writes the head of a server state's encoding: `[tag, version, fields…]`, an array of
+/// `2 + fields` items. The tag names the state, the version its layout, so a state written by
+/// another release, or a state of another kind, is refused by name instead of misread.
+pub(crate) fn encode_state_head(e: &mut Encoder, tag: &str, version: u64, fields: usize) {
+    e.array(2 + fields).text(tag).uint(version);
+}
+
+/// Reads the head written by [`encode_state_head`], failing unless the tag is `tag` and the
+/// version `version`.
+pub(crate) fn decode_state_head(
+    d: &mut Decoder<'_>,
+    what: &'static str,
+    tag: &str,
+    version: u64,
+    fields: u64,
+) -> Result<(), Error> {
+    d.array_of(2 + fields, what)?;
+    let got = d.text("session state tag (tstr)")?;
+    if got != tag {
+        return Err(Error::invalid(
+            what,
+            alloc::format!("state tag {got:?}, expected {tag:?}"),
+        ));
+    }
+    let v = d.uint("session state version (uint)")?;
+    if v != version {
+        return Err(Error::unsupported(alloc::format!(
+            "{tag} state version {v} (this release reads {version})"
+        )));
+    }
+    Ok(())
 }
