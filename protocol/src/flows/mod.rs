@@ -25,6 +25,7 @@ use crate::{Error, ErrorCode};
 pub mod di;
 pub mod to0;
 pub mod to1;
+pub mod to2;
 
 /// A message to send: its type and encoded body.
 #[derive(Clone, Debug, PartialEq, Eq)]
