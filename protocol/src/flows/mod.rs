@@ -8,8 +8,9 @@
 //!   so a used state cannot be reused.
 //! * Server sides are start/finish pairs over states that encode to CBOR ([`Cbor`](crate::cbor::Cbor)), because
 //!   the relying party keeps every session in its database, keyed by the bearer token, never in
-//!   process memory. A state decoded from the database must be as trustworthy as one kept in
-//!   memory, so server states hold no secret the device could use and are never sent out.
+//!   process memory. Server states are never sent to the peer, and the database that holds
+//!   them is trusted like process memory: the TO2 owner state carries the session key and the
+//!   seed of its key exchange, so it must stay on the server side.
 //! * Every failure is a [`FlowError`]: the error, and the message type that caused it, which is
 //!   what the FDO error message (255) carries back to the peer.
 //!
