@@ -1,3 +1,96 @@
-//! vouch's device agent. The onboarding client arrives with the end-to-end issue; for now the
-//! crate holds the device credential tooling shared with tests.
+//! vouch's device agent: what a device keeps between onboardings, and how it talks to the FDO
+//! servers.
+//!
+//! * [`credential_store`] — the device credential ([`CredentialStore`], [`FileCredentialStore`]).
+//! * [`key_store`] — the device attestation key ([`KeyStore`], [`FileKeyStore`]).
+//! * [`transport`] — the FDO HTTP binding ([`Transport`], [`HttpTransport`]).
+//!
+//! The onboarding state machines live, sans-IO, in [`vouch_protocol`]; this crate supplies the
+//! stores they read and update and the transport that carries their messages. Both stores write
+//! their files so that a crash leaves either the old contents or the new, never a mixture.
 pub use vouch_protocol as protocol;
+
+mod atomic_file;
+pub mod credential_store;
+pub mod key_store;
+pub mod transport;
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+pub use credential_store::{CredentialStore, FileCredentialStore, MemoryCredentialStore};
+pub use key_store::{FileKeyStore, KeyStore, MemoryKeyStore};
+pub use transport::{HttpTransport, Response, Transport, TransportError};
+
+/// A credential or key store failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Reading or writing the store's file failed.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What was being done ("read", "write", "remove the leftover temporary file of").
+        action: &'static str,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The file exists but does not hold what the store expects.
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// Why it was refused.
+        source: vouch_protocol::Error,
+    },
+    /// A key is present, of another type than the one asked for. The attestation key is never
+    /// replaced silently: its public key is in the device's ownership voucher.
+    KeyTypeMismatch {
+        /// The type asked for.
+        wanted: vouch_protocol::types::PkType,
+        /// The type of the key that is present.
+        present: vouch_protocol::types::PkType,
+    },
+    /// The operating system's random source failed.
+    Random(getrandom::Error),
+    /// The protocol crate refused an operation (an unsupported key type, an encoding failure).
+    Protocol(vouch_protocol::Error),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io {
+                path,
+                action,
+                source,
+            } => write!(f, "cannot {action} {}: {source}", path.display()),
+            Self::Corrupt { path, source } => {
+                write!(f, "{} is not a valid store file: {source}", path.display())
+            }
+            Self::KeyTypeMismatch { wanted, present } => write!(
+                f,
+                "a {present} device key is present, but a {wanted} key was asked for"
+            ),
+            Self::Random(e) => write!(f, "the operating system's random source failed: {e}"),
+            Self::Protocol(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io { source, .. } => Some(source),
+            Self::Corrupt { source, .. } | Self::Protocol(source) => Some(source),
+            Self::Random(e) => Some(e),
+            Self::KeyTypeMismatch { .. } => None,
+        }
+    }
+}
+
+impl From<vouch_protocol::Error> for StoreError {
+    fn from(e: vouch_protocol::Error) -> Self {
+        Self::Protocol(e)
+    }
+}
