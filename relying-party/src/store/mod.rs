@@ -1,0 +1,439 @@
+//! The relying party's storage: vouchers, owner keys, rendezvous registrations, protocol sessions
+//! and server settings, behind one object-safe [`Store`] trait.
+//!
+//! Handlers hold an `Arc<dyn Store>`. [`SqliteStore`] is the default backend (one file in the
+//! data directory); PostgreSQL is meant to share the same migrations (`relying-party/migrations/`)
+//! and the same SQL (`store/sql.rs`), so several `vouch-rp` instances can serve one deployment.
+//! That is why every protocol session lives here and never in process memory.
+//!
+//! Rules every backend keeps:
+//!
+//! - **One transaction per state change.** A method either changes everything it names or nothing.
+//! - **No clock.** Times are unix seconds passed in by the caller (`now`, `expires_at`), so tests
+//!   control time. A record with `expires_at` is live while `now < expires_at`: at
+//!   `now == expires_at` it has expired.
+//! - **Original bytes.** Vouchers are stored exactly as given (CBOR), never re-encoded.
+//! - **No bearer tokens at rest.** A session is keyed by the SHA-256 of its token.
+//! - **Compare-and-swap, not last-writer-wins,** for vouchers ([`Store::replace_voucher`]) and
+//!   sessions ([`Store::update_session`]): a writer that lost a race gets
+//!   [`StoreError::Conflict`] and the winner's data stays.
+//!
+//! The store does not verify vouchers: it indexes what it is given. Verify before storing.
+
+use core::fmt;
+use std::error::Error as StdError;
+
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+use vouch_protocol::cbor::Cbor;
+use vouch_protocol::types::Guid;
+use vouch_protocol::voucher::OwnershipVoucher;
+use zeroize::Zeroizing;
+
+mod sql;
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+#[cfg(test)]
+mod tests;
+
+/// Storage for the relying party's roles.
+///
+/// Object safe through `#[async_trait]`: every method returns a boxed `Send` future, so an
+/// `Arc<dyn Store>` can sit in axum state and be called from any handler. Times are unix seconds;
+/// see the [module documentation](self) for the rules every implementation keeps.
+#[async_trait]
+pub trait Store: Send + Sync {
+    // --- Vouchers -------------------------------------------------------------------------------
+
+    /// Stores a voucher under its GUID.
+    ///
+    /// With [`OnExisting::Refuse`] a voucher already stored under that GUID is left untouched and
+    /// the call fails with [`StoreError::Duplicate`]; with [`OnExisting::Replace`] it is
+    /// overwritten unconditionally (use [`Store::replace_voucher`] to replace only a known
+    /// version).
+    async fn insert_voucher(
+        &self,
+        voucher: &VoucherBytes,
+        on_existing: OnExisting,
+        now: i64,
+    ) -> Result<(), StoreError>;
+
+    /// The stored voucher bytes, exactly as they were inserted.
+    async fn get_voucher(&self, guid: Guid) -> Result<Vec<u8>, StoreError>;
+
+    /// A summary of every stored voucher, ordered by GUID.
+    async fn list_vouchers(&self) -> Result<Vec<VoucherSummary>, StoreError>;
+
+    /// Deletes the voucher stored under `guid`.
+    async fn delete_voucher(&self, guid: Guid) -> Result<(), StoreError>;
+
+    /// Replaces the voucher stored under `guid` with `new` only if the stored bytes are still
+    /// `expected_current` (compare-and-swap).
+    ///
+    /// Fails with [`StoreError::NotFound`] when nothing is stored under `guid`,
+    /// [`StoreError::Conflict`] when the stored bytes differ from `expected_current` (someone
+    /// else changed the voucher; the stored one is left as it was), and
+    /// [`StoreError::GuidMismatch`] when `new` is for another device.
+    async fn replace_voucher(
+        &self,
+        guid: Guid,
+        expected_current: &[u8],
+        new: &VoucherBytes,
+        now: i64,
+    ) -> Result<(), StoreError>;
+
+    // --- Owner keys -----------------------------------------------------------------------------
+
+    /// Stores a named owner key. A name is never reused: if `key.name` exists the call fails
+    /// with [`StoreError::Duplicate`] and the stored key is kept, because a private key that
+    /// vouchers were extended to must not be lost by an accidental overwrite.
+    async fn put_owner_key(&self, key: &OwnerKey, now: i64) -> Result<(), StoreError>;
+
+    /// The owner key called `name`, private part included.
+    async fn get_owner_key(&self, name: &str) -> Result<OwnerKey, StoreError>;
+
+    /// Every owner key's public facts (no private keys), ordered by name.
+    async fn list_owner_keys(&self) -> Result<Vec<OwnerKeyInfo>, StoreError>;
+
+    // --- Rendezvous registrations ---------------------------------------------------------------
+
+    /// Stores the TO0 registration of `registration.guid`, replacing any earlier one.
+    async fn upsert_registration(
+        &self,
+        registration: &Registration,
+        now: i64,
+    ) -> Result<(), StoreError>;
+
+    /// The registration of `guid` if it has not expired at `now`; an expired one is
+    /// [`StoreError::NotFound`].
+    async fn get_registration(&self, guid: Guid, now: i64) -> Result<Registration, StoreError>;
+
+    /// Deletes every registration expired at `now`; returns how many.
+    async fn purge_expired_registrations(&self, now: i64) -> Result<u64, StoreError>;
+
+    // --- Protocol sessions ----------------------------------------------------------------------
+
+    /// Creates a session for the bearer `token` at version 0. Only SHA-256 of `token` is stored.
+    /// A token already in use (expired or not) is [`StoreError::Duplicate`].
+    async fn create_session(
+        &self,
+        token: &str,
+        protocol: &str,
+        state: &[u8],
+        expires_at: i64,
+    ) -> Result<(), StoreError>;
+
+    /// The session of `token` if it has not expired at `now`; an expired or unknown one is
+    /// [`StoreError::NotFound`]. Callers check [`Session::protocol`] against the endpoint.
+    async fn load_session(&self, token: &str, now: i64) -> Result<Session, StoreError>;
+
+    /// Replaces a session's state if its version is still `expected_version`
+    /// (compare-and-swap), and returns the new version (`expected_version + 1`).
+    ///
+    /// A second writer that loaded the same version gets [`StoreError::Conflict`] and changes
+    /// nothing; an unknown token is [`StoreError::NotFound`]. Expiry is checked by
+    /// [`Store::load_session`], which every update follows.
+    async fn update_session(
+        &self,
+        token: &str,
+        expected_version: i64,
+        state: &[u8],
+        expires_at: i64,
+    ) -> Result<i64, StoreError>;
+
+    /// Deletes the session of `token`.
+    async fn delete_session(&self, token: &str) -> Result<(), StoreError>;
+
+    /// Deletes every session expired at `now`; returns how many.
+    async fn purge_expired_sessions(&self, now: i64) -> Result<u64, StoreError>;
+
+    // --- Settings -------------------------------------------------------------------------------
+
+    /// Sets a server setting, replacing any earlier value.
+    async fn set_setting(&self, name: &str, value: &str, now: i64) -> Result<(), StoreError>;
+
+    /// The value of a server setting.
+    async fn get_setting(&self, name: &str) -> Result<String, StoreError>;
+
+    /// Deletes a server setting.
+    async fn delete_setting(&self, name: &str) -> Result<(), StoreError>;
+
+    // --- Health ---------------------------------------------------------------------------------
+
+    /// Succeeds when the backend answers a trivial query (for `/healthz`).
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// What [`Store::insert_voucher`] does when a voucher is already stored under the same GUID.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnExisting {
+    /// Keep the stored voucher and fail with [`StoreError::Duplicate`].
+    Refuse,
+    /// Overwrite the stored voucher.
+    Replace,
+}
+
+/// A voucher's original CBOR bytes together with the facts the store indexes, all read from
+/// those bytes, so the index can never disagree with the voucher.
+#[derive(Clone, PartialEq, Eq)]
+pub struct VoucherBytes {
+    bytes: Vec<u8>,
+    guid: Guid,
+    entry_count: u64,
+    device_info: String,
+    owner_key_sha256: [u8; 32],
+}
+
+impl VoucherBytes {
+    /// Reads a CBOR voucher, keeping `bytes` exactly as they are.
+    pub fn parse(bytes: Vec<u8>) -> Result<Self, vouch_protocol::Error> {
+        let voucher = OwnershipVoucher::from_cbor(&bytes)?;
+        Ok(Self::with_facts(bytes, &voucher))
+    }
+
+    /// The encoding of `voucher`: its original parts (header, HMAC, chain, entries) as read.
+    pub fn from_voucher(voucher: &OwnershipVoucher) -> Self {
+        Self::with_facts(voucher.to_cbor(), voucher)
+    }
+
+    fn with_facts(bytes: Vec<u8>, voucher: &OwnershipVoucher) -> Self {
+        // The owner key's original encoding: OVEPubKey of the last entry, or OVPubKey of the
+        // header when there is no entry.
+        let owner_key_bytes = voucher.entries().last().map_or_else(
+            || voucher.header().manufacturer_key.bytes(),
+            |entry| entry.payload().public_key.bytes(),
+        );
+        Self {
+            guid: voucher.guid(),
+            entry_count: voucher.entries().len() as u64,
+            device_info: voucher.header().device_info.clone(),
+            owner_key_sha256: key_fingerprint(owner_key_bytes),
+            bytes,
+        }
+    }
+
+    /// The voucher's CBOR bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// OVGuid.
+    pub fn guid(&self) -> Guid {
+        self.guid
+    }
+
+    /// How many entries OVEntryArray holds.
+    pub fn entry_count(&self) -> u64 {
+        self.entry_count
+    }
+
+    /// OVDeviceInfo.
+    pub fn device_info(&self) -> &str {
+        &self.device_info
+    }
+
+    /// [`key_fingerprint`] of the current owner key's original encoding.
+    pub fn owner_key_sha256(&self) -> [u8; 32] {
+        self.owner_key_sha256
+    }
+}
+
+impl fmt::Debug for VoucherBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VoucherBytes")
+            .field("guid", &self.guid)
+            .field("entry_count", &self.entry_count)
+            .field("device_info", &self.device_info)
+            .field("owner_key_sha256", &hex::encode(self.owner_key_sha256))
+            .field("len", &self.bytes.len())
+            .finish()
+    }
+}
+
+/// One row of [`Store::list_vouchers`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VoucherSummary {
+    /// OVGuid.
+    pub guid: Guid,
+    /// How many entries OVEntryArray holds.
+    pub entry_count: u64,
+    /// OVDeviceInfo.
+    pub device_info: String,
+    /// [`key_fingerprint`] of the current owner key; equal to
+    /// [`OwnerKeyInfo::public_key_sha256`] of the stored owner key it names, when the two
+    /// encodings agree.
+    pub owner_key_sha256: [u8; 32],
+    /// When the voucher was first stored (unix seconds).
+    pub created_at: i64,
+    /// When the voucher was last stored or replaced (unix seconds).
+    pub updated_at: i64,
+}
+
+/// A named owner key: the private key the owner role signs with and its public key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OwnerKey {
+    /// The key's name, unique in the store.
+    pub name: String,
+    /// The private key, PKCS#8 DER; wiped from memory when dropped.
+    pub private_key_pkcs8: Zeroizing<Vec<u8>>,
+    /// The public key as a CBOR FDO `PublicKey`.
+    pub public_key: Vec<u8>,
+}
+
+impl fmt::Debug for OwnerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnerKey")
+            .field("name", &self.name)
+            .field("private_key_pkcs8", &"<redacted>")
+            .field("public_key", &hex::encode(&self.public_key))
+            .finish()
+    }
+}
+
+/// One row of [`Store::list_owner_keys`]: everything but the private key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnerKeyInfo {
+    /// The key's name.
+    pub name: String,
+    /// The public key as a CBOR FDO `PublicKey`.
+    pub public_key: Vec<u8>,
+    /// [`key_fingerprint`] of `public_key`.
+    pub public_key_sha256: [u8; 32],
+    /// When the key was stored (unix seconds).
+    pub created_at: i64,
+}
+
+/// A device's TO0 registration at the rendezvous role.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Registration {
+    /// The device.
+    pub guid: Guid,
+    /// `to1d`: the owner's signed redirect (COSE_Sign1 bytes) that TO1 hands to the device.
+    pub to1d: Vec<u8>,
+    /// The voucher the owner presented in TO0, as received.
+    pub voucher: Vec<u8>,
+    /// End of the registration (unix seconds, exclusive).
+    pub expires_at: i64,
+}
+
+/// A protocol session as [`Store::load_session`] returns it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    /// Which protocol the session belongs to (for example `"to2"`).
+    pub protocol: String,
+    /// The state machine's opaque state.
+    pub state: Vec<u8>,
+    /// The version to pass to [`Store::update_session`].
+    pub version: i64,
+    /// End of the session (unix seconds, exclusive).
+    pub expires_at: i64,
+}
+
+/// SHA-256 of a public key's CBOR encoding: how the store names owner keys in listings.
+pub fn key_fingerprint(public_key_cbor: &[u8]) -> [u8; 32] {
+    Sha256::digest(public_key_cbor).into()
+}
+
+/// SHA-256 of a bearer token: the only form in which a session token is stored.
+pub(crate) fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// What kind of record a [`StoreError`] is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Entity {
+    /// An ownership voucher.
+    Voucher,
+    /// An owner key.
+    OwnerKey,
+    /// A rendezvous registration.
+    Registration,
+    /// A protocol session.
+    Session,
+    /// A server setting.
+    Setting,
+}
+
+impl fmt::Display for Entity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Entity::Voucher => "voucher",
+            Entity::OwnerKey => "owner key",
+            Entity::Registration => "rendezvous registration",
+            Entity::Session => "session",
+            Entity::Setting => "setting",
+        })
+    }
+}
+
+/// Why a [`Store`] call failed.
+///
+/// `NotFound`, `Conflict`, `Duplicate` and `GuidMismatch` are about the request and leave the
+/// store as it was; `Backend` is the database's failure and should be logged, not shown to a
+/// client.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// No such record (or it has expired).
+    NotFound(Entity),
+    /// A compare-and-swap lost: the record changed since the caller read it.
+    Conflict(Entity),
+    /// A record with that key already exists.
+    Duplicate(Entity),
+    /// [`Store::replace_voucher`] was given a voucher for another device.
+    GuidMismatch {
+        /// The GUID the caller named.
+        expected: Guid,
+        /// The GUID of the new voucher.
+        found: Guid,
+    },
+    /// The database failed, or holds data this code cannot read.
+    Backend(sqlx::Error),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::NotFound(what) => write!(f, "{what} not found"),
+            StoreError::Conflict(what) => {
+                write!(f, "{what} changed since it was read; read it again")
+            }
+            StoreError::Duplicate(what) => write!(f, "{what} already exists"),
+            StoreError::GuidMismatch { expected, found } => write!(
+                f,
+                "replacement voucher is for device {found}, expected {expected}"
+            ),
+            StoreError::Backend(e) => write!(f, "storage backend failed: {e}"),
+        }
+    }
+}
+
+impl StdError for StoreError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            StoreError::Backend(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Backend(e)
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Backend(sqlx::Error::Migrate(Box::new(e)))
+    }
+}
+
+impl From<std::io::Error> for StoreError {
+    fn from(e: std::io::Error) -> Self {
+        StoreError::Backend(sqlx::Error::Io(e))
+    }
+}

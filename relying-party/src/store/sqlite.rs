@@ -1,0 +1,468 @@
+//! [`SqliteStore`]: the default backend, one SQLite file in the data directory.
+
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use vouch_protocol::types::Guid;
+use zeroize::Zeroizing;
+
+use super::{
+    Entity, OnExisting, OwnerKey, OwnerKeyInfo, Registration, Session, Store, StoreError,
+    VoucherBytes, VoucherSummary, key_fingerprint, sql, token_hash,
+};
+
+/// The migrations in `relying-party/migrations/`, embedded at build time.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// How long a writer waits for another connection's write lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections in a file-backed pool: readers run in parallel under WAL, writers queue on
+/// SQLite's lock (with [`BUSY_TIMEOUT`]).
+const MAX_CONNECTIONS: u32 = 8;
+
+/// The store at a SQLite database.
+///
+/// Opened with WAL journaling (readers never block the writer), `synchronous = FULL` (a
+/// committed voucher survives a power cut), foreign keys enforced and a busy timeout so
+/// concurrent writers wait rather than fail. Migrations run on open. Cloning is cheap and shares
+/// the connection pool.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// The name of the database file that [`SqliteStore::open_dir`] uses.
+    pub const FILE_NAME: &'static str = "vouch.sqlite3";
+
+    /// Opens (creating if missing) `vouch.sqlite3` in the data directory `dir`, creating the
+    /// directory too.
+    pub async fn open_dir(dir: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let dir = dir.as_ref();
+        tokio::fs::create_dir_all(dir).await?;
+        Self::open(dir.join(Self::FILE_NAME)).await
+    }
+
+    /// Opens the database file at `path`, creating it if missing (readable by its owner only,
+    /// since it holds private keys) and bringing its schema up to date.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        create_private_file(path)?;
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .connect_with(options)
+            .await?;
+        Self::migrated(pool).await
+    }
+
+    /// A private in-memory database, for tests: gone when the store (and its clones) are
+    /// dropped.
+    pub async fn memory() -> Result<Self, StoreError> {
+        // sqlx gives each `:memory:` options value its own shared-cache database; one connection
+        // that never idles out keeps it alive and avoids shared-cache table locks.
+        let options = "sqlite::memory:"
+            .parse::<SqliteConnectOptions>()?
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await?;
+        Self::migrated(pool).await
+    }
+
+    async fn migrated(pool: SqlitePool) -> Result<Self, StoreError> {
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// Closes every connection, checkpointing the WAL into the database file. Calls made after
+    /// this (on any clone) fail with [`StoreError::Backend`].
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    #[cfg(test)]
+    pub(super) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+/// Creates `path` empty with mode 0600 if it does not exist (an empty file is an empty SQLite
+/// database). SQLite gives its `-wal` and `-shm` files the database file's permissions.
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A stored value that does not have the shape the schema promises.
+fn corrupt(what: String) -> StoreError {
+    StoreError::Backend(sqlx::Error::Decode(what.into()))
+}
+
+fn guid_from_column(row: &SqliteRow, column: &str) -> Result<Guid, StoreError> {
+    let bytes: Vec<u8> = row.try_get(column)?;
+    <[u8; 16]>::try_from(bytes.as_slice())
+        .map(Guid)
+        .map_err(|_| corrupt(format!("{column}: {} bytes, expected 16", bytes.len())))
+}
+
+fn sha256_from_column(row: &SqliteRow, column: &str) -> Result<[u8; 32], StoreError> {
+    let bytes: Vec<u8> = row.try_get(column)?;
+    <[u8; 32]>::try_from(bytes.as_slice())
+        .map_err(|_| corrupt(format!("{column}: {} bytes, expected 32", bytes.len())))
+}
+
+fn count_to_db(n: u64) -> Result<i64, StoreError> {
+    i64::try_from(n).map_err(|_| StoreError::Backend(sqlx::Error::Encode("count over i64".into())))
+}
+
+fn count_from_db(row: &SqliteRow, column: &str) -> Result<u64, StoreError> {
+    let n: i64 = row.try_get(column)?;
+    u64::try_from(n).map_err(|_| corrupt(format!("{column}: negative ({n})")))
+}
+
+/// `NotFound` unless the statement changed a row.
+fn changed_one(rows_affected: u64, what: Entity) -> Result<(), StoreError> {
+    if rows_affected == 0 {
+        Err(StoreError::NotFound(what))
+    } else {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn insert_voucher(
+        &self,
+        voucher: &VoucherBytes,
+        on_existing: OnExisting,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let statement = match on_existing {
+            OnExisting::Refuse => sql::INSERT_VOUCHER,
+            OnExisting::Replace => sql::UPSERT_VOUCHER,
+        };
+        let done = sqlx::query(statement)
+            .bind(voucher.guid().as_bytes().as_slice())
+            .bind(voucher.bytes())
+            .bind(count_to_db(voucher.entry_count())?)
+            .bind(voucher.device_info())
+            .bind(voucher.owner_key_sha256().as_slice())
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Duplicate(Entity::Voucher));
+        }
+        Ok(())
+    }
+
+    async fn get_voucher(&self, guid: Guid) -> Result<Vec<u8>, StoreError> {
+        let row = sqlx::query(sql::SELECT_VOUCHER)
+            .bind(guid.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound(Entity::Voucher))?;
+        Ok(row.try_get("voucher")?)
+    }
+
+    async fn list_vouchers(&self) -> Result<Vec<VoucherSummary>, StoreError> {
+        let rows = sqlx::query(sql::LIST_VOUCHERS)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(VoucherSummary {
+                    guid: guid_from_column(row, "guid")?,
+                    entry_count: count_from_db(row, "entry_count")?,
+                    device_info: row.try_get("device_info")?,
+                    owner_key_sha256: sha256_from_column(row, "owner_key_sha256")?,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_voucher(&self, guid: Guid) -> Result<(), StoreError> {
+        let done = sqlx::query(sql::DELETE_VOUCHER)
+            .bind(guid.as_bytes().as_slice())
+            .execute(&self.pool)
+            .await?;
+        changed_one(done.rows_affected(), Entity::Voucher)
+    }
+
+    async fn replace_voucher(
+        &self,
+        guid: Guid,
+        expected_current: &[u8],
+        new: &VoucherBytes,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        if new.guid() != guid {
+            return Err(StoreError::GuidMismatch {
+                expected: guid,
+                found: new.guid(),
+            });
+        }
+        // The UPDATE comes first, so the transaction takes the write lock at once (a deferred
+        // SQLite transaction that read first could not upgrade under a concurrent writer).
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(sql::REPLACE_VOUCHER)
+            .bind(guid.as_bytes().as_slice())
+            .bind(new.bytes())
+            .bind(count_to_db(new.entry_count())?)
+            .bind(new.device_info())
+            .bind(new.owner_key_sha256().as_slice())
+            .bind(now)
+            .bind(expected_current)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            let exists = sqlx::query(sql::VOUCHER_EXISTS)
+                .bind(guid.as_bytes().as_slice())
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+            tx.rollback().await?;
+            return Err(if exists {
+                StoreError::Conflict(Entity::Voucher)
+            } else {
+                StoreError::NotFound(Entity::Voucher)
+            });
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn put_owner_key(&self, key: &OwnerKey, now: i64) -> Result<(), StoreError> {
+        let done = sqlx::query(sql::INSERT_OWNER_KEY)
+            .bind(key.name.as_str())
+            .bind(key.private_key_pkcs8.as_slice())
+            .bind(key.public_key.as_slice())
+            .bind(key_fingerprint(&key.public_key).as_slice())
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Duplicate(Entity::OwnerKey));
+        }
+        Ok(())
+    }
+
+    async fn get_owner_key(&self, name: &str) -> Result<OwnerKey, StoreError> {
+        let row = sqlx::query(sql::SELECT_OWNER_KEY)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound(Entity::OwnerKey))?;
+        Ok(OwnerKey {
+            name: name.to_owned(),
+            private_key_pkcs8: Zeroizing::new(row.try_get("private_key_pkcs8")?),
+            public_key: row.try_get("public_key")?,
+        })
+    }
+
+    async fn list_owner_keys(&self) -> Result<Vec<OwnerKeyInfo>, StoreError> {
+        let rows = sqlx::query(sql::LIST_OWNER_KEYS)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(OwnerKeyInfo {
+                    name: row.try_get("name")?,
+                    public_key: row.try_get("public_key")?,
+                    public_key_sha256: sha256_from_column(row, "public_key_sha256")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn upsert_registration(
+        &self,
+        registration: &Registration,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(sql::UPSERT_REGISTRATION)
+            .bind(registration.guid.as_bytes().as_slice())
+            .bind(registration.to1d.as_slice())
+            .bind(registration.voucher.as_slice())
+            .bind(registration.expires_at)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn get_registration(&self, guid: Guid, now: i64) -> Result<Registration, StoreError> {
+        let row = sqlx::query(sql::SELECT_LIVE_REGISTRATION)
+            .bind(guid.as_bytes().as_slice())
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound(Entity::Registration))?;
+        Ok(Registration {
+            guid,
+            to1d: row.try_get("to1d")?,
+            voucher: row.try_get("voucher")?,
+            expires_at: row.try_get("expires_at")?,
+        })
+    }
+
+    async fn purge_expired_registrations(&self, now: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(sql::PURGE_REGISTRATIONS)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn create_session(
+        &self,
+        token: &str,
+        protocol: &str,
+        state: &[u8],
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(sql::INSERT_SESSION)
+            .bind(token_hash(token).as_slice())
+            .bind(protocol)
+            .bind(state)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Duplicate(Entity::Session));
+        }
+        Ok(())
+    }
+
+    async fn load_session(&self, token: &str, now: i64) -> Result<Session, StoreError> {
+        let row = sqlx::query(sql::SELECT_LIVE_SESSION)
+            .bind(token_hash(token).as_slice())
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound(Entity::Session))?;
+        Ok(Session {
+            protocol: row.try_get("protocol")?,
+            state: row.try_get("state")?,
+            version: row.try_get("version")?,
+            expires_at: row.try_get("expires_at")?,
+        })
+    }
+
+    async fn update_session(
+        &self,
+        token: &str,
+        expected_version: i64,
+        state: &[u8],
+        expires_at: i64,
+    ) -> Result<i64, StoreError> {
+        let new_version = expected_version
+            .checked_add(1)
+            .ok_or(StoreError::Conflict(Entity::Session))?;
+        let key = token_hash(token);
+        // Write first: see `replace_voucher`.
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(sql::UPDATE_SESSION)
+            .bind(key.as_slice())
+            .bind(expected_version)
+            .bind(state)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            let exists = sqlx::query(sql::SESSION_EXISTS)
+                .bind(key.as_slice())
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+            tx.rollback().await?;
+            return Err(if exists {
+                StoreError::Conflict(Entity::Session)
+            } else {
+                StoreError::NotFound(Entity::Session)
+            });
+        }
+        tx.commit().await?;
+        Ok(new_version)
+    }
+
+    async fn delete_session(&self, token: &str) -> Result<(), StoreError> {
+        let done = sqlx::query(sql::DELETE_SESSION)
+            .bind(token_hash(token).as_slice())
+            .execute(&self.pool)
+            .await?;
+        changed_one(done.rows_affected(), Entity::Session)
+    }
+
+    async fn purge_expired_sessions(&self, now: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(sql::PURGE_SESSIONS)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn set_setting(&self, name: &str, value: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query(sql::UPSERT_SETTING)
+            .bind(name)
+            .bind(value)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn get_setting(&self, name: &str) -> Result<String, StoreError> {
+        let row = sqlx::query(sql::SELECT_SETTING)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound(Entity::Setting))?;
+        Ok(row.try_get("value")?)
+    }
+
+    async fn delete_setting(&self, name: &str) -> Result<(), StoreError> {
+        let done = sqlx::query(sql::DELETE_SETTING)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        changed_one(done.rows_affected(), Entity::Setting)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query(sql::PING).execute(&self.pool).await?;
+        Ok(())
+    }
+}
