@@ -1,8 +1,12 @@
 //! vouch's relying party: manufacturer, rendezvous and owner roles.
 //!
-//! The FDO server arrives with the onboarding issue; today the crate holds the voucher tooling
-//! behind `vouch-rp voucher …`.
+//! Built so far: the FDO HTTP binding ([`fdo_http`]), the rendezvous role (TO0 and TO1,
+//! [`rendezvous`]), the storage layer ([`store`], SQLite) and the voucher tooling behind
+//! `vouch-rp voucher …`. The manufacturer (DI) and owner (TO2) roles and `vouch-rp serve` are
+//! still to come.
+pub mod fdo_http;
 pub mod keys;
+pub mod rendezvous;
 pub mod store;
 pub mod voucher_cmd;
 

@@ -1,0 +1,282 @@
+//! The FDO HTTP binding on the server side (FDO reference §1), kept apart from the roles so
+//! that every rule of the wire lives in one place:
+//!
+//! * `POST /fdo/101/msg/{n}` with `Content-Type: application/cbor` exactly;
+//! * the bearer token comes back as the `Authorization` header value, `Bearer ` included;
+//! * a reply is HTTP 200 with `Message-Type: n`, `Content-Type: application/cbor` and a
+//!   `Content-Length`; an error is HTTP 500 with `Message-Type: 255` and an FDO error message;
+//! * a body over the size limit is refused before it is read in full.
+//!
+//! What a message means is the business of an [`FdoHandler`].
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use vouch_protocol::ErrorCode;
+use vouch_protocol::cbor::Cbor;
+use vouch_protocol::messages::{ErrorMessage, MessageType};
+
+/// The largest message body accepted by default, as go-fdo does (65535 bytes).
+pub const DEFAULT_MAX_BODY: usize = 65_535;
+
+/// The media type of every FDO body.
+pub const CBOR: &str = "application/cbor";
+
+/// One FDO request, as the binding hands it to a handler.
+#[derive(Clone, Debug)]
+pub struct FdoRequest {
+    /// The message type from the URL.
+    pub msg_type: MessageType,
+    /// The bearer token (without `Bearer `), absent on the first message of a protocol.
+    pub token: Option<String>,
+    /// The CBOR body.
+    pub body: Bytes,
+}
+
+/// A handler's answer.
+#[derive(Clone, Debug)]
+pub enum FdoResponse {
+    /// A protocol message, with the token to return (the session's, possibly rotated).
+    Message {
+        /// Its type.
+        msg_type: MessageType,
+        /// Its CBOR body.
+        body: Vec<u8>,
+        /// The bearer token to hand back, if the protocol continues.
+        token: Option<String>,
+    },
+    /// An FDO error (sent as HTTP 500, message type 255).
+    Error(ErrorMessage),
+}
+
+/// What serves FDO messages: the manufacturer, rendezvous and owner roles.
+#[async_trait::async_trait]
+pub trait FdoHandler: Send + Sync + 'static {
+    /// Handles one message.
+    async fn handle(&self, request: FdoRequest) -> FdoResponse;
+}
+
+#[derive(Clone)]
+struct Binding {
+    handler: Arc<dyn FdoHandler>,
+    max_body: usize,
+}
+
+/// The router for `/fdo/101/msg/{n}`.
+pub fn router(handler: Arc<dyn FdoHandler>, max_body: usize) -> Router {
+    Router::new()
+        .route("/fdo/101/msg/{msg_type}", post(serve))
+        .with_state(Binding { handler, max_body })
+}
+
+fn error(code: ErrorCode, prev: MessageType, text: &str) -> Response {
+    error_response(&ErrorMessage::new(code, prev, text))
+}
+
+/// The HTTP form of an FDO error message.
+pub fn error_response(msg: &ErrorMessage) -> Response {
+    let body = msg.to_cbor();
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(CBOR));
+    h.insert(
+        "message-type",
+        HeaderValue::from(u16::from(MessageType::ERROR.0)),
+    );
+    r
+}
+
+async fn serve(
+    State(b): State<Binding>,
+    Path(msg_type): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Ok(n) = msg_type.parse::<u8>() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let msg_type = MessageType(n);
+    // fdo-rs matches the header exactly; so do we, so that we never accept what it would refuse.
+    if headers.get(header::CONTENT_TYPE).map(HeaderValue::as_bytes) != Some(CBOR.as_bytes()) {
+        return error(
+            ErrorCode::MESSAGE_BODY_ERROR,
+            msg_type,
+            "Content-Type must be application/cbor",
+        );
+    }
+    let token = match headers.get(header::AUTHORIZATION) {
+        None => None,
+        Some(v) => match v.to_str().ok().and_then(|s| s.strip_prefix("Bearer ")) {
+            Some(t) if !t.is_empty() => Some(t.to_string()),
+            _ => {
+                return error(
+                    ErrorCode::INVALID_JWT_TOKEN,
+                    msg_type,
+                    "Authorization must be a bearer token",
+                );
+            }
+        },
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > b.max_body) {
+        return error(ErrorCode::MESSAGE_BODY_ERROR, msg_type, "message too large");
+    }
+    let body = match axum::body::to_bytes(body, b.max_body).await {
+        Ok(body) => body,
+        Err(_) => return error(ErrorCode::MESSAGE_BODY_ERROR, msg_type, "message too large"),
+    };
+    match b
+        .handler
+        .handle(FdoRequest {
+            msg_type,
+            token,
+            body,
+        })
+        .await
+    {
+        FdoResponse::Error(e) => error_response(&e),
+        FdoResponse::Message {
+            msg_type,
+            body,
+            token,
+        } => {
+            let mut r = Response::new(Body::from(body));
+            let h = r.headers_mut();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(CBOR));
+            h.insert("message-type", HeaderValue::from(u16::from(msg_type.0)));
+            if let Some(t) = token
+                && let Ok(v) = HeaderValue::from_str(&format!("Bearer {t}"))
+            {
+                h.insert(header::AUTHORIZATION, v);
+            }
+            r
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    /// Echoes the body back as message n+1, hands out token "t1" on the first message and
+    /// requires it afterwards.
+    struct Echo;
+
+    #[async_trait::async_trait]
+    impl FdoHandler for Echo {
+        async fn handle(&self, r: FdoRequest) -> FdoResponse {
+            match (r.msg_type.0 % 2, r.token.as_deref()) {
+                (0, None) | (1, Some("t1")) => FdoResponse::Message {
+                    msg_type: MessageType(r.msg_type.0 + 1),
+                    body: r.body.to_vec(),
+                    token: Some("t1".into()),
+                },
+                _ => FdoResponse::Error(ErrorMessage::new(
+                    ErrorCode::INVALID_JWT_TOKEN,
+                    r.msg_type,
+                    "bad token",
+                )),
+            }
+        }
+    }
+
+    fn app() -> Router {
+        router(Arc::new(Echo), 64)
+    }
+
+    fn post(n: &str, ct: &str, auth: Option<&str>, body: &'static [u8]) -> Request<Body> {
+        let mut b = Request::post(format!("/fdo/101/msg/{n}")).header("content-type", ct);
+        if let Some(a) = auth {
+            b = b.header("authorization", a);
+        }
+        b.body(Body::from(body)).unwrap()
+    }
+
+    async fn error_code(r: Response) -> u16 {
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(r.headers()["message-type"], "255");
+        assert_eq!(r.headers()["content-type"], CBOR);
+        let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+        ErrorMessage::from_cbor(&body).unwrap().code.0
+    }
+
+    #[tokio::test]
+    async fn reply_carries_type_token_and_length() {
+        let r = app()
+            .oneshot(post("20", CBOR, None, b"\x80"))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()["message-type"], "21");
+        assert_eq!(r.headers()["content-type"], CBOR);
+        assert_eq!(r.headers()["authorization"], "Bearer t1");
+        let body = axum::body::to_bytes(r.into_body(), 64).await.unwrap();
+        assert_eq!(&body[..], b"\x80");
+        let r = app()
+            .oneshot(post("21", CBOR, Some("Bearer t1"), b"\x80"))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn content_type_must_be_exact() {
+        for ct in ["application/json", "application/cbor; charset=utf-8", ""] {
+            let r = app().oneshot(post("20", ct, None, b"\x80")).await.unwrap();
+            assert_eq!(error_code(r).await, 100, "{ct}");
+        }
+    }
+
+    #[tokio::test]
+    async fn authorization_must_be_a_bearer_token() {
+        for auth in ["t1", "Basic dDE=", "Bearer "] {
+            let r = app()
+                .oneshot(post("21", CBOR, Some(auth), b"\x80"))
+                .await
+                .unwrap();
+            assert_eq!(error_code(r).await, 1, "{auth}");
+        }
+        let r = app()
+            .oneshot(post("21", CBOR, Some("Bearer other"), b"\x80"))
+            .await
+            .unwrap();
+        assert_eq!(error_code(r).await, 1);
+    }
+
+    #[tokio::test]
+    async fn oversized_bodies_are_refused() {
+        let big: &'static [u8] = Box::leak(vec![0u8; 65].into_boxed_slice());
+        let r = app().oneshot(post("20", CBOR, None, big)).await.unwrap();
+        assert_eq!(error_code(r).await, 100);
+    }
+
+    #[tokio::test]
+    async fn unknown_paths_are_not_found() {
+        let r = app()
+            .oneshot(post("999", CBOR, None, b"\x80"))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        let r = app()
+            .oneshot(
+                Request::post("/fdo/100/msg/20")
+                    .header("content-type", CBOR)
+                    .body(Body::from("\u{80}"))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    }
+}
