@@ -15,6 +15,7 @@ mod digest;
 pub mod kdf;
 pub mod kex;
 mod sig;
+pub(crate) mod stream;
 pub mod test;
 
 use alloc::vec::Vec;

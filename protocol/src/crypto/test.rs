@@ -7,21 +7,15 @@
 
 use core::convert::Infallible;
 
-use hmac::{KeyInit, Mac};
-use sha2::Sha256;
+use super::stream::HmacStream;
 
-/// A reproducible random source: block *i* is `HMAC-SHA256(seed, i as u64 big-endian)`.
+/// A reproducible random source: block *i* is `HMAC-SHA256(SHA-256(seed), i as u64 big-endian)`.
 #[derive(Clone)]
-pub struct SeededRng {
-    key: [u8; 32],
-    counter: u64,
-    block: [u8; 32],
-    used: usize,
-}
+pub struct SeededRng(HmacStream);
 
 impl core::fmt::Debug for SeededRng {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "SeededRng(counter={})", self.counter)
+        write!(f, "SeededRng(counter={})", self.0.counter())
     }
 }
 
@@ -29,22 +23,7 @@ impl SeededRng {
     /// A generator whose whole output is determined by `seed`.
     pub fn new(seed: &[u8]) -> Self {
         use sha2::Digest;
-        let key: [u8; 32] = Sha256::digest(seed).into();
-        Self {
-            key,
-            counter: 0,
-            block: [0; 32],
-            used: 32,
-        }
-    }
-
-    fn refill(&mut self) {
-        let mut m = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(&self.key)
-            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
-        m.update(&self.counter.to_be_bytes());
-        self.block.copy_from_slice(&m.finalize().into_bytes());
-        self.counter = self.counter.wrapping_add(1);
-        self.used = 0;
+        Self(HmacStream::new(sha2::Sha256::digest(seed).into(), b""))
     }
 }
 
@@ -52,29 +31,15 @@ impl rand_core::TryRng for SeededRng {
     type Error = Infallible;
 
     fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        let mut b = [0u8; 4];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u32::from_le_bytes(b))
+        self.0.try_next_u32()
     }
 
     fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        let mut b = [0u8; 8];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u64::from_le_bytes(b))
+        self.0.try_next_u64()
     }
 
     fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        let mut off = 0;
-        while off < dst.len() {
-            if self.used == self.block.len() {
-                self.refill();
-            }
-            let n = (dst.len() - off).min(self.block.len() - self.used);
-            dst[off..off + n].copy_from_slice(&self.block[self.used..self.used + n]);
-            self.used += n;
-            off += n;
-        }
-        Ok(())
+        self.0.try_fill_bytes(dst)
     }
 }
 

@@ -50,10 +50,7 @@ mod owner;
 mod tests;
 
 use alloc::vec::Vec;
-use core::convert::Infallible;
 
-use hmac::{KeyInit, Mac};
-use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use crate::cose::Sign1;
@@ -61,6 +58,7 @@ use crate::crypto::CryptoProvider;
 use crate::crypto::aead::{CipherSuite, SessionKeys};
 use crate::crypto::kdf::{self, Prf};
 use crate::crypto::kex::{self, KexSuite, OwnerKex, SharedSecret};
+use crate::crypto::stream::HmacStream;
 use crate::error::VerifyError;
 use crate::flows::{FlowError, decode};
 use crate::messages::{ErrorMessage, Message, MessageType};
@@ -170,72 +168,9 @@ fn derive_sevk(suite: CipherSuite, secret: &SharedSecret) -> Result<Zeroizing<Ve
 /// the owner keeps xA as well and refuses a seed that no longer gives it (another release
 /// of the key generation).
 fn owner_kex(seed: &[u8; 32], suite: &KexSuite) -> Result<(OwnerKex, Vec<u8>), Error> {
-    kex::start(suite, &mut SeedStream::new(seed))
+    let mut stream = HmacStream::new(*seed, b"vouch TO2 owner key exchange");
+    kex::start(suite, &mut stream)
 }
-
-struct SeedStream {
-    key: Zeroizing<[u8; 32]>,
-    counter: u64,
-    block: Zeroizing<[u8; 32]>,
-    used: usize,
-}
-
-impl SeedStream {
-    fn new(seed: &[u8; 32]) -> Self {
-        Self {
-            key: Zeroizing::new(*seed),
-            counter: 0,
-            block: Zeroizing::new([0; 32]),
-            used: 32,
-        }
-    }
-
-    fn refill(&mut self) {
-        // HMAC takes keys of any length: keying cannot fail, and a failure would leave the
-        // block as it was rather than panic.
-        if let Ok(mut m) = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(&self.key[..]) {
-            m.update(b"vouch TO2 owner key exchange");
-            m.update(&self.counter.to_be_bytes());
-            self.block.copy_from_slice(&m.finalize().into_bytes());
-        }
-        self.counter = self.counter.wrapping_add(1);
-        self.used = 0;
-    }
-}
-
-impl rand_core::TryRng for SeedStream {
-    type Error = Infallible;
-
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        let mut b = [0u8; 4];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u32::from_le_bytes(b))
-    }
-
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        let mut b = [0u8; 8];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u64::from_le_bytes(b))
-    }
-
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        let mut off = 0;
-        while off < dst.len() {
-            if self.used == self.block.len() {
-                self.refill();
-            }
-            let n = (dst.len() - off).min(self.block.len() - self.used);
-            dst[off..off + n].copy_from_slice(&self.block[self.used..self.used + n]);
-            self.used += n;
-            off += n;
-        }
-        Ok(())
-    }
-}
-
-/// The stream is keyed with a secret seed drawn from a cryptographic generator; see
-/// [`owner_kex`].
-impl rand_core::TryCryptoRng for SeedStream {}
 
 /// Encrypts message `m` for the peer (TO2 65–71).
 fn seal<M: Message>(
