@@ -18,7 +18,7 @@ const HEADER_LEN: usize = 300;
 
 // RS256: keys cannot be generated without enabling more of the `rsa` crate, so this bench
 // verifies a real signature instead: entry 0 of go-fdo `testdata/ov_extended.pem` (FIDO
-// conformance voucher, RSA2048RESTR keys), copied from `../shared/vectors/external/go-fdo/`.
+// conformance voucher, RSA2048RESTR keys), as in `vectors/external/go-fdo/testdata/`.
 /// The manufacturer key (OVHeader.OVPubKey, RSA2048RESTR, X509): DER SubjectPublicKeyInfo.
 const RS256_SPKI: &str = "30820122300d06092a864886f70d01010105000382010f003082010a0282010100c9f379b7e80c10\
     ba4935d4237835e0240706b2bca2e30ad53c403e6380a01af49614d0b40aa2789791a7fb82291e70\

@@ -132,8 +132,9 @@ fn p256_cert_key(rel: &str) -> vouch_protocol::types::PublicKey {
     vouch_protocol::types::PublicKey::x509(PkType::SECP256R1, spki)
 }
 
-/// `ov-1entry.pem`'s entry does *not* name `keys/owner_cert.pem`'s key (the shared vector
-/// notes say it does; the bytes say otherwise: its OVEPubKey matches no key under `keys/`).
+/// `ov-1entry.pem`'s entry does *not* name `keys/owner_cert.pem`'s key (the notes that came
+/// with the files say it does; the bytes say otherwise: its OVEPubKey matches no key under
+/// `keys/`).
 /// So `owner_key.der` is not its owner, and extending with it must be refused. The hand-over
 /// the notes intend is checked from `ov-0entries.pem` instead: manufacturer → owner_cert's key
 /// → a next owner, each step signed with the fdo-rs private key of the current owner.
