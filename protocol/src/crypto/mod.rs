@@ -25,6 +25,7 @@ pub use coset::iana::Algorithm as SigAlg;
 pub use digest::{hash, hmac};
 pub use kdf::Prf;
 pub use kex::{KexSuite, OwnerKex, SharedSecret};
+pub(crate) use sig::leaf_spki;
 pub use sig::{SigningKey, VerifyingKey};
 
 use crate::Error;

@@ -39,18 +39,10 @@ use crate::{Error, ErrorCode, VerifyError};
 /// The public key of the leaf (first) certificate of a device certificate chain, X509-encoded
 /// with the pkType of the key it holds.
 pub(crate) fn leaf_key(chain: &[Vec<u8>]) -> Result<PublicKey, Error> {
-    use der::{Decode, Encode};
-    const WHAT: &str = "device certificate";
     let leaf = chain
         .first()
-        .ok_or_else(|| Error::invalid(WHAT, "the chain is empty"))?;
-    let cert = x509_cert::Certificate::from_der(leaf)
-        .map_err(|_| Error::invalid(WHAT, "not a DER X.509 certificate"))?;
-    let spki = cert
-        .tbs_certificate()
-        .subject_public_key_info()
-        .to_der()
-        .map_err(|_| Error::invalid(WHAT, "bad SubjectPublicKeyInfo"))?;
+        .ok_or_else(|| Error::invalid("device certificate", "the chain is empty"))?;
+    let spki = crate::crypto::leaf_spki(leaf)?;
     let pk_type = match VerifyingKey::from_spki_der(&spki)? {
         VerifyingKey::P256(_) => PkType::SECP256R1,
         VerifyingKey::P384(_) => PkType::SECP384R1,
