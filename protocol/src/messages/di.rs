@@ -7,13 +7,14 @@
 //! 13 DI.Done           = []                            manufacturer → device
 //! ```
 
+use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use crate::Error;
 use crate::cbor::{Bstr, Cbor, Decoder, Encoder, Major, Raw};
-use crate::error::Found;
+use crate::error::{DecodeError, Found};
 use crate::messages::{decode_empty, found_next, message_types};
-use crate::types::HMac;
+use crate::types::{HMac, PkEnc, PkType};
 use crate::voucher::OvHeader;
 
 /// `DeviceMfgInfo`: vendor-specific data the device sends in DI.AppStart, kept as the exact
@@ -73,6 +74,111 @@ impl DeviceMfgInfo {
     /// The item as a [`ciborium::Value`].
     pub fn value(&self) -> Result<ciborium::Value, Error> {
         crate::cbor::value_from_slice(&self.item)
+    }
+
+    /// The item read as `bstr .cbor MfgInfo`, the layout of the C and Java clients and go-fdo.
+    pub fn mfg_info(&self) -> Result<MfgInfo, Error> {
+        let mut d = Decoder::new(&self.item);
+        let inner = d.bytes("DeviceMfgInfo (bstr .cbor MfgInfo)")?;
+        d.finish("end of DeviceMfgInfo")?;
+        MfgInfo::from_cbor(inner)
+    }
+}
+
+/// `MfgInfo`: the DeviceMfgInfo layout the Intel C client, the Java client and go-fdo send,
+/// wrapped in a byte string (read it with [`DeviceMfgInfo::mfg_info`], build the message
+/// item with [`DeviceMfgInfo::wrap`]).
+///
+/// ```text
+/// MfgInfo = [
+///   pkType: int,            ; the device key's type
+///   pkEnc: int,
+///   serialNo: tstr,
+///   deviceInfo: tstr,       ; the model number; becomes OVDeviceInfo
+///   CSR: bstr,              ; DER PKCS#10 request for the device certificate
+///   ? odca_chain: bstr,     ; deprecated, skipped
+///   ? test_sig: bstr,       ; deprecated, skipped
+///   ? maroe_prefix: bstr    ; deprecated, skipped
+/// ]
+/// ```
+///
+/// An older go-fdo layout has a `KeyHashAlg: int` between pkEnc and serialNo
+/// (`[pkType, pkEnc, hashAlg, serialNo, deviceInfo, CSR, ...]`). Decoding accepts it too,
+/// telling the two apart by the third item (an int there, a text string in the current
+/// layout), and drops the hash algorithm. Encoding always writes the five-item layout.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MfgInfo {
+    /// pkType of the device key.
+    pub key_type: PkType,
+    /// pkEnc the device asks for.
+    pub key_encoding: PkEnc,
+    /// The device's serial number.
+    pub serial_number: String,
+    /// deviceInfo: the model number, carried into OVDeviceInfo.
+    pub device_info: String,
+    /// The DER PKCS#10 certificate signing request for the device key.
+    pub csr: Vec<u8>,
+}
+
+impl Cbor for MfgInfo {
+    fn decode(d: &mut Decoder<'_>) -> Result<Self, Error> {
+        const WHAT: &str = "MfgInfo [pkType, pkEnc, ? hashAlg, serialNo, deviceInfo, CSR, \
+                            ? odca_chain, ? test_sig, ? maroe_prefix]";
+        /// The deprecated trailing byte strings after CSR.
+        const MAX_OPTIONAL: u64 = 3;
+        let start = d.position();
+        let n = d.array(WHAT)?;
+        let length_error = || {
+            Error::Decode(DecodeError {
+                expected: WHAT,
+                found: Found::Length(n),
+                at: start,
+            })
+        };
+        if n < 5 {
+            return Err(length_error());
+        }
+        let key_type = PkType(d.int("MfgInfo pkType (int)")?);
+        let key_encoding = PkEnc(d.int("MfgInfo pkEnc (int)")?);
+        let required = match d.peek_major() {
+            Some(Major::Unsigned | Major::Negative) => {
+                // Older go-fdo: KeyHashAlg sits here. It is not used.
+                d.int("MfgInfo hashAlg (int)")?;
+                6
+            }
+            Some(Major::Text) => 5,
+            _ => {
+                return Err(d.error(
+                    "MfgInfo serialNo (tstr), or hashAlg (int) in the older go-fdo layout",
+                    found_next(d),
+                ));
+            }
+        };
+        if n < required || n - required > MAX_OPTIONAL {
+            return Err(length_error());
+        }
+        let serial_number = d.text("MfgInfo serialNo (tstr)")?.to_string();
+        let device_info = d.text("MfgInfo deviceInfo (tstr)")?.to_string();
+        let csr = d.bytes("MfgInfo CSR (bstr, DER PKCS#10)")?.to_vec();
+        for _ in required..n {
+            d.bytes("MfgInfo odca_chain, test_sig or maroe_prefix (bstr)")?;
+        }
+        Ok(Self {
+            key_type,
+            key_encoding,
+            serial_number,
+            device_info,
+            csr,
+        })
+    }
+
+    fn encode(&self, e: &mut Encoder) {
+        e.array(5)
+            .int(self.key_type.0)
+            .int(self.key_encoding.0)
+            .text(&self.serial_number)
+            .text(&self.device_info)
+            .bytes(&self.csr);
     }
 }
 
@@ -273,7 +379,7 @@ pub(crate) mod tests {
     use crate::cbor::Raw;
     use crate::messages::test_util::hex;
     use crate::messages::{Message, MessageType};
-    use crate::types::{Guid, HashAlg, PkType, ProtocolVersion, PublicKey, RendezvousInfo};
+    use crate::types::{Guid, HashAlg, ProtocolVersion, PublicKey, RendezvousInfo};
 
     /// An OVHeader with an X509 key of 3 bytes and no cert chain hash.
     pub(crate) const OV_HEADER: &str = "
@@ -399,6 +505,127 @@ pub(crate) mod tests {
         assert!(SetHmac::from_cbor(&bad).is_err());
         let err = SetHmac::from_cbor(&hex("80")).unwrap_err().to_string();
         assert!(err.contains("DI.SetHMAC"), "{err}");
+    }
+
+    /// The MfgInfo every test below builds on: P-256, X509, serial "abc", model "m1",
+    /// CSR h'010203'.
+    fn mfg_info() -> MfgInfo {
+        MfgInfo {
+            key_type: PkType::SECP256R1,
+            key_encoding: PkEnc::X509,
+            serial_number: "abc".into(),
+            device_info: "m1".into(),
+            csr: alloc::vec![1, 2, 3],
+        }
+    }
+
+    /// Wraps hex `inner` in a byte string, as DeviceMfgInfo carries it.
+    fn wrapped(inner: &str) -> DeviceMfgInfo {
+        let mut e = Encoder::new();
+        e.bytes(&hex(inner));
+        DeviceMfgInfo::from_item(&e.into_bytes()).unwrap()
+    }
+
+    const MFG_INFO: &str = "
+        85                                   # array(5) MfgInfo
+          0a                                 #   10 pkType SECP256R1
+          01                                 #   1 pkEnc X509
+          63 616263                          #   \"abc\" serialNo
+          62 6d31                            #   \"m1\" deviceInfo
+          43 010203                          #   h'010203' CSR";
+
+    #[test]
+    fn mfg_info_five_items_round_trips() {
+        let m = MfgInfo::from_cbor(&hex(MFG_INFO)).unwrap();
+        assert_eq!(m, mfg_info());
+        assert_eq!(m.to_cbor(), hex(MFG_INFO));
+        // bstr(14) .cbor MfgInfo, as DeviceMfgInfo::wrap writes it
+        let item = DeviceMfgInfo::wrap(&m);
+        let mut expected = hex("4e");
+        expected.extend_from_slice(&hex(MFG_INFO));
+        assert_eq!(item.item(), expected);
+        assert_eq!(item.mfg_info().unwrap(), mfg_info());
+        assert_eq!(wrapped(MFG_INFO).mfg_info().unwrap(), mfg_info());
+    }
+
+    #[test]
+    fn mfg_info_older_go_fdo_layout_with_hash_alg() {
+        let old = "
+            86                               # array(6) older go-fdo MfgInfo
+              0a                             #   10 pkType
+              01                             #   1 pkEnc
+              2f                             #   -16 KeyHashAlg SHA-256
+              63 616263                      #   \"abc\" serialNo
+              62 6d31                        #   \"m1\" deviceInfo
+              43 010203                      #   h'010203' CSR";
+        let m = wrapped(old).mfg_info().unwrap();
+        assert_eq!(m, mfg_info());
+        // re-encoded in the current five-item layout
+        assert_eq!(m.to_cbor(), hex(MFG_INFO));
+        // an unsigned hash alg (8, say) is told apart the same way
+        let unsigned = "86 0a 01 08 63 616263 62 6d31 43 010203";
+        assert_eq!(wrapped(unsigned).mfg_info().unwrap(), mfg_info());
+    }
+
+    #[test]
+    fn mfg_info_skips_deprecated_trailing_bstrs() {
+        for inner in [
+            // [.., CSR, odca_chain]
+            "86 0a 01 63 616263 62 6d31 43 010203 41 aa",
+            // [.., CSR, odca_chain, test_sig, maroe_prefix]
+            "88 0a 01 63 616263 62 6d31 43 010203 41 aa 41 bb 41 cc",
+            // older layout: [.., hashAlg, .., CSR, odca_chain, test_sig, maroe_prefix]
+            "89 0a 01 2f 63 616263 62 6d31 43 010203 41 aa 41 bb 40",
+        ] {
+            assert_eq!(wrapped(inner).mfg_info().unwrap(), mfg_info(), "{inner}");
+        }
+    }
+
+    #[test]
+    fn mfg_info_refuses_wrong_shapes() {
+        let err = |inner: &str| wrapped(inner).mfg_info().unwrap_err().to_string();
+        // not a bstr: null, and a bare MfgInfo array
+        let e = DeviceMfgInfo::null().mfg_info().unwrap_err().to_string();
+        assert!(e.contains("bstr .cbor MfgInfo"), "{e}");
+        let bare = DeviceMfgInfo::from_item(&hex(MFG_INFO)).unwrap();
+        let e = bare.mfg_info().unwrap_err().to_string();
+        assert!(e.contains("bstr .cbor MfgInfo"), "{e}");
+        // too short: [pkType, pkEnc, serialNo, deviceInfo]
+        let e = err("84 0a 01 63 616263 62 6d31");
+        assert!(e.contains("MfgInfo") && e.contains("length 4"), "{e}");
+        // older layout missing CSR: [pkType, pkEnc, hashAlg, serialNo, deviceInfo]
+        let e = err("85 0a 01 2f 63 616263 62 6d31");
+        assert!(e.contains("length 5"), "{e}");
+        // four trailing bstrs, one more than the layout has
+        let e = err("89 0a 01 63 616263 62 6d31 43 010203 41 aa 41 bb 41 cc 41 dd");
+        assert!(e.contains("length 9"), "{e}");
+        // not an array at all: {1: 2}
+        let e = err("a1 01 02");
+        assert!(e.contains("MfgInfo"), "{e}");
+        // pkType as a text string
+        let e = err("85 61 61 01 63 616263 62 6d31 43 010203");
+        assert!(e.contains("pkType"), "{e}");
+        // pkEnc as a byte string
+        let e = err("85 0a 41 01 63 616263 62 6d31 43 010203");
+        assert!(e.contains("pkEnc"), "{e}");
+        // serialNo as a byte string: neither layout
+        let e = err("85 0a 01 43 616263 62 6d31 43 010203");
+        assert!(e.contains("serialNo") && e.contains("byte string"), "{e}");
+        // deviceInfo as an int
+        let e = err("85 0a 01 63 616263 01 43 010203");
+        assert!(e.contains("deviceInfo"), "{e}");
+        // CSR as a text string
+        let e = err("85 0a 01 63 616263 62 6d31 63 010203");
+        assert!(e.contains("CSR"), "{e}");
+        // a deprecated field that is not a bstr
+        let e = err("86 0a 01 63 616263 62 6d31 43 010203 f6");
+        assert!(e.contains("maroe_prefix"), "{e}");
+        // serialNo that is not UTF-8
+        let e = err("85 0a 01 61 ff 62 6d31 43 010203");
+        assert!(e.contains("UTF-8"), "{e}");
+        // a byte left over after the array inside the bstr
+        let e = err("85 0a 01 63 616263 62 6d31 43 010203 00");
+        assert!(e.contains("trailing"), "{e}");
     }
 
     #[test]
