@@ -4,6 +4,8 @@
 //! * [`credential_store`] — the device credential ([`CredentialStore`], [`FileCredentialStore`]).
 //! * [`key_store`] — the device attestation key ([`KeyStore`], [`FileKeyStore`]).
 //! * [`transport`] — the FDO HTTP binding ([`Transport`], [`HttpTransport`]).
+//! * [`onboard`] — the device's side of DI ([`initialize`]) and of TO1 and TO2 ([`onboard()`]),
+//!   pumped through a transport and writing the stores.
 //!
 //! The onboarding state machines live, sans-IO, in [`vouch_protocol`]; this crate supplies the
 //! stores they read and update and the transport that carries their messages. Both stores write
@@ -13,6 +15,7 @@ pub use vouch_protocol as protocol;
 mod atomic_file;
 pub mod credential_store;
 pub mod key_store;
+pub mod onboard;
 pub mod transport;
 
 use std::fmt;
@@ -21,6 +24,9 @@ use std::path::PathBuf;
 
 pub use credential_store::{CredentialStore, FileCredentialStore, MemoryCredentialStore};
 pub use key_store::{FileKeyStore, KeyStore, MemoryKeyStore};
+pub use onboard::{
+    DiOptions, OnboardError, OnboardOptions, OnboardOutcome, initialize, onboard, rv_targets,
+};
 pub use transport::{HttpTransport, Response, Transport, TransportError};
 
 /// A credential or key store failed.

@@ -1,9 +1,17 @@
 //! `vouch-device`: the device agent.
-use std::path::PathBuf;
+//!
+//! Exit status: 0 on success, 1 when a server refused or could not be reached (its FDO error
+//! code and text are printed), 2 for a local problem (files, arguments, the device's own
+//! state).
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
-use vouch_authenticator::{CredentialStore, FileCredentialStore};
+use clap::{Parser, Subcommand, ValueEnum};
+use vouch_authenticator::onboard::{DiOptions, OnboardError, OnboardOptions, Progress};
+use vouch_authenticator::protocol::types::PkType;
+use vouch_authenticator::transport::{HttpTransport, TlsRoots};
+use vouch_authenticator::{CredentialStore, FileCredentialStore, FileKeyStore};
 
 /// vouch's FDO device agent.
 #[derive(Parser)]
@@ -13,52 +21,280 @@ struct Cli {
     command: Command,
 }
 
+const DEFAULT_CREDENTIAL: &str = "vouch-device/credential.cbor";
+const DEFAULT_KEY: &str = "vouch-device/attestation-key.pem";
+
 #[derive(Subcommand)]
 enum Command {
     /// Print a device credential (vouch's format or fdo-rs' dc.bin); secrets are not shown.
     Show {
         /// The credential file.
-        #[arg(long, default_value = "vouch-device/credential.cbor")]
+        #[arg(long, default_value = DEFAULT_CREDENTIAL)]
         credential: PathBuf,
+    },
+    /// Device initialization (DI) with a manufacturer: creates the attestation key if there is
+    /// none, and the device credential.
+    Di {
+        /// The manufacturer's base URL, e.g. https://mfg.example.com:8038.
+        #[arg(long, value_name = "URL")]
+        manufacturer: String,
+        /// The credential file to create.
+        #[arg(long, default_value = DEFAULT_CREDENTIAL)]
+        credential: PathBuf,
+        /// The attestation key file (PKCS#8 PEM), created if missing.
+        #[arg(long, default_value = DEFAULT_KEY)]
+        key: PathBuf,
+        /// The serial number sent to the manufacturer (default: derived from the attestation
+        /// key).
+        #[arg(long, value_name = "S")]
+        serial: Option<String>,
+        /// The model sent to the manufacturer, which it usually records as OVDeviceInfo.
+        #[arg(long, value_name = "S", default_value = "vouch-device")]
+        device_info: String,
+        /// The attestation key's type, used when a new key is made.
+        #[arg(long, value_enum, default_value_t = KeyType::P256)]
+        key_type: KeyType,
+        /// Replace an active credential (the device then loses its current identity).
+        #[arg(long)]
+        force: bool,
+        /// PEM file of the root certificates an https:// manufacturer must chain to (default:
+        /// the WebPKI roots).
+        #[arg(long, value_name = "FILE")]
+        ca: Option<PathBuf>,
+    },
+    /// Onboarding: TO1 with the rendezvous server the credential names, then TO2 with the
+    /// owner; the new credential replaces the old one once the owner has finished.
+    Onboard {
+        /// The credential file.
+        #[arg(long, default_value = DEFAULT_CREDENTIAL)]
+        credential: PathBuf,
+        /// The attestation key file.
+        #[arg(long, default_value = DEFAULT_KEY)]
+        key: PathBuf,
+        /// The most rounds over the rendezvous directives before giving up.
+        #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+        max_rounds: u32,
+        /// PEM file of the root certificates https:// servers must chain to (default: the
+        /// WebPKI roots).
+        #[arg(long, value_name = "FILE")]
+        ca: Option<PathBuf>,
     },
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+#[derive(Clone, Copy, ValueEnum)]
+enum KeyType {
+    /// ECDSA P-256.
+    P256,
+    /// ECDSA P-384.
+    P384,
+}
+
+/// Why the command failed, and so its exit status.
+enum Failure {
+    /// The device's own problem: exit 2.
+    Local(anyhow::Error),
+    /// A server's refusal or absence: exit 1.
+    Remote(OnboardError),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Self::Local(e)
+    }
+}
+
+impl From<OnboardError> for Failure {
+    fn from(e: OnboardError) -> Self {
+        if e.is_local() {
+            Self::Local(e.into())
+        } else {
+            Self::Remote(e)
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))
+}
+
+/// The roots in a PEM file of certificates.
+fn tls_roots(ca: Option<&Path>) -> anyhow::Result<TlsRoots> {
+    let Some(path) = ca else {
+        return Ok(TlsRoots::WebPki);
+    };
+    let text =
+        std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let blocks = pem::parse_many(&text)
+        .map_err(|e| anyhow::anyhow!("{} is not PEM: {e}", path.display()))?;
+    let mut store = rustls::RootCertStore::empty();
+    for block in blocks.iter().filter(|b| b.tag() == "CERTIFICATE") {
+        store
+            .add(rustls::pki_types::CertificateDer::from(
+                block.contents().to_vec(),
+            ))
+            .map_err(|e| {
+                anyhow::anyhow!("{}: a certificate cannot be a root: {e}", path.display())
+            })?;
+    }
+    if store.is_empty() {
+        anyhow::bail!("{} holds no CERTIFICATE block", path.display());
+    }
+    Ok(TlsRoots::Custom(store))
+}
+
+/// Creates the directory a store file goes in, if missing.
+fn parent_dir(file: &Path) -> anyhow::Result<()> {
+    match file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir)
+            .map_err(|e| anyhow::anyhow!("cannot create the directory {}: {e}", dir.display())),
+        _ => Ok(()),
+    }
+}
+
+fn show(credential: &Path) -> Result<(), Failure> {
+    let store = FileCredentialStore::new(credential);
+    let Some(dc) = store.load().map_err(anyhow::Error::from)? else {
+        return Err(Failure::Local(anyhow::anyhow!(
+            "{}: no device credential yet (run device initialization first)",
+            credential.display()
+        )));
+    };
+    println!("active            {}", dc.active);
+    println!("protocol version  {}", dc.protocol_version.0);
+    println!("GUID              {}", dc.guid);
+    println!("device info       {:?}", dc.device_info);
+    println!("rendezvous        {}", dc.rv_info);
+    println!("owner key hash    {}", dc.pub_key_hash);
+    let held = |present: bool| {
+        if present {
+            "held in the credential"
+        } else {
+            "in a key store"
+        }
+    };
+    println!("HMAC secret       {}", held(dc.hmac_secret.is_some()));
+    println!("device key        {}", held(dc.device_key.is_some()));
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
-        Command::Show { credential } => {
-            let store = FileCredentialStore::new(&credential);
-            let Some(dc) = store.load()? else {
-                anyhow::bail!(
-                    "{}: no device credential yet (run device initialization first)",
-                    credential.display()
+        Command::Show { credential } => show(&credential),
+        Command::Di {
+            manufacturer,
+            credential,
+            key,
+            serial,
+            device_info,
+            key_type,
+            force,
+            ca,
+        } => {
+            let mut builder =
+                HttpTransport::builder(&manufacturer).roots(tls_roots(ca.as_deref())?);
+            if manufacturer
+                .get(..7)
+                .is_some_and(|s| s.eq_ignore_ascii_case("http://"))
+            {
+                // Named on the command line by a person: that is a knowing choice.
+                eprintln!(
+                    "vouch-device: note: DI over plain http://: the manufacturer's messages and \
+                     the certificate request travel unencrypted"
                 );
+                builder = builder.danger_allow_plain_http();
+            }
+            let mut transport = builder.build().map_err(anyhow::Error::from)?;
+            parent_dir(&credential)?;
+            parent_dir(&key)?;
+            let mut credentials = FileCredentialStore::new(&credential);
+            let mut keys = FileKeyStore::new(&key);
+            let options = DiOptions {
+                key_type: match key_type {
+                    KeyType::P256 => PkType::SECP256R1,
+                    KeyType::P384 => PkType::SECP384R1,
+                },
+                serial_number: serial.unwrap_or_default(),
+                device_info,
+                force,
             };
-            println!("active            {}", dc.active);
-            println!("protocol version  {}", dc.protocol_version.0);
+            let dc = runtime()?.block_on(vouch_authenticator::initialize(
+                &mut transport,
+                &mut keys,
+                &mut credentials,
+                &options,
+            ))?;
+            println!("device initialized by the manufacturer at {manufacturer}");
             println!("GUID              {}", dc.guid);
             println!("device info       {:?}", dc.device_info);
             println!("rendezvous        {}", dc.rv_info);
-            println!("owner key hash    {}", dc.pub_key_hash);
-            let held = |present: bool| {
-                if present {
-                    "held in the credential"
-                } else {
-                    "in a key store"
-                }
+            println!("credential        {}", credential.display());
+            println!("attestation key   {}", key.display());
+            Ok(())
+        }
+        Command::Onboard {
+            credential,
+            key,
+            max_rounds,
+            ca,
+        } => {
+            let mut credentials = FileCredentialStore::new(&credential);
+            let mut keys = FileKeyStore::new(&key);
+            let options = OnboardOptions {
+                max_rounds,
+                tls_roots: tls_roots(ca.as_deref())?,
+                progress: Some(Arc::new(|p: &Progress<'_>| eprintln!("vouch-device: {p}"))),
+                ..OnboardOptions::default()
             };
-            println!("HMAC secret       {}", held(dc.hmac_secret.is_some()));
-            println!("device key        {}", held(dc.device_key.is_some()));
+            let outcome = runtime()?.block_on(vouch_authenticator::onboard(
+                &mut credentials,
+                &mut keys,
+                &options,
+            ))?;
+            match &outcome.rendezvous {
+                Some(rv) => println!(
+                    "onboarded by the owner at {} (found through the rendezvous server at {rv})",
+                    outcome.owner
+                ),
+                None => println!(
+                    "onboarded by the owner at {} (reached directly: RVBypass)",
+                    outcome.owner
+                ),
+            }
+            println!("old GUID          {}", outcome.old_guid);
+            if outcome.reused {
+                println!(
+                    "new GUID          {} (the owner kept the credential as it was)",
+                    outcome.new_guid
+                );
+            } else {
+                println!("new GUID          {}", outcome.new_guid);
+                println!("rendezvous        {}", outcome.credential.rv_info);
+                println!("credential        {} (replaced)", credential.display());
+            }
+            Ok(())
         }
     }
-    Ok(())
 }
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+        Err(Failure::Local(e)) => {
             eprintln!("vouch-device: {e:#}");
             ExitCode::from(2)
+        }
+        Err(Failure::Remote(e)) => {
+            eprintln!("vouch-device: {e}");
+            if let Some(m) = e.peer_message() {
+                eprintln!(
+                    "vouch-device: the server's FDO error: code {}, after message {}: {}",
+                    m.code, m.prev_message, m.text
+                );
+            }
+            ExitCode::from(1)
         }
     }
 }
