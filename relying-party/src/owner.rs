@@ -27,7 +27,7 @@ use vouch_protocol::flows::to0::To0Owner;
 use vouch_protocol::flows::to2::{
     self, OwnerOutcome, OwnerState, Replacement, hello_device, hello_device_guid,
 };
-use vouch_protocol::flows::{FlowError, Outgoing};
+use vouch_protocol::flows::{FlowError, Outgoing, unexpected};
 use vouch_protocol::messages::to0::RvTo2Addr;
 use vouch_protocol::messages::{ErrorMessage, MessageType};
 use vouch_protocol::serviceinfo::OwnerModules;
@@ -227,8 +227,7 @@ impl Owner {
                 let (out, s) = s.get_ov_next_entry(t, body).map_err(flow)?;
                 (out, OwnerState::from(s))
             }
-            // ProveDevice, or a message out of order, which the step refuses.
-            OwnerState::ProveDevice(s) => {
+            OwnerState::ProveDevice(s) if t == MessageType::TO2_PROVE_DEVICE => {
                 let owner = self.signer_for(s.voucher(), t).await?;
                 let replacement = Replacement {
                     guid: if self.config.new_guid {
@@ -248,6 +247,9 @@ impl Owner {
                     .map_err(flow)?;
                 (out, OwnerState::from(s))
             }
+            OwnerState::ProveDevice(_) => {
+                return Err(flow(unexpected(t, MessageType::TO2_PROVE_DEVICE)));
+            }
             OwnerState::ServiceInfoReady(s) => {
                 let (out, s) = s
                     .device_service_info_ready(t, body, &mut rng)
@@ -256,6 +258,10 @@ impl Owner {
             }
             OwnerState::ServiceInfo(s) if t == MessageType::TO2_DONE => {
                 let (out, outcome) = s.done(&self.crypto, t, body, &mut rng).map_err(flow)?;
+                // Claim the session before touching the voucher, so that of two concurrent
+                // Done requests only one goes on.
+                self.save(token, session.version, &session.state, t, now)
+                    .await?;
                 self.take_replacement(outcome, &stored.voucher_sha256, t, now)
                     .await?;
                 self.end_session(token).await;
@@ -273,17 +279,26 @@ impl Owner {
             voucher_sha256: stored.voucher_sha256,
             state: next.to_cbor(),
         };
+        self.save(token, session.version, &next.to_cbor(), t, now)
+            .await?;
+        Ok(reply(out, Some(token.to_string())))
+    }
+
+    /// Writes a session's next state if it is still at `version` (compare-and-swap).
+    async fn save(
+        &self,
+        token: &str,
+        version: i64,
+        state: &[u8],
+        t: MessageType,
+        now: i64,
+    ) -> Result<(), ErrorMessage> {
         match self
             .store
-            .update_session(
-                token,
-                session.version,
-                &next.to_cbor(),
-                now + TO2_SESSION_TTL,
-            )
+            .update_session(token, version, state, now + TO2_SESSION_TTL)
             .await
         {
-            Ok(_) => Ok(reply(out, Some(token.to_string()))),
+            Ok(_) => Ok(()),
             // Another request on this session got there first: neither may go on.
             Err(StoreError::Conflict(_) | StoreError::NotFound(_)) => Err(ErrorMessage::new(
                 ErrorCode::INVALID_JWT_TOKEN,
@@ -529,7 +544,9 @@ pub fn rendezvous_client() -> anyhow::Result<reqwest::Client> {
         .context("building the HTTP client")
 }
 
-/// TO0 client: registers `voucher` at the rendezvous server `rv_base_url` (e.g. "http://127.0.0.1:8041"), telling devices to come to `to2_addrs`, for `wait_seconds`; returns the seconds granted.
+/// TO0 client: registers `voucher` at the rendezvous server `rv_base_url` (e.g.
+/// "http://127.0.0.1:8041"), telling devices to come to `to2_addrs`, for `wait_seconds`;
+/// returns the seconds granted.
 ///
 /// `owner` must hold the voucher's owner key (its last entry's). The voucher is verified
 /// first, and must have at least one entry. An FDO error from the server is reported with its
@@ -538,7 +555,7 @@ pub async fn register_with_rendezvous(
     client: &reqwest::Client,
     rv_base_url: &str,
     voucher: &OwnershipVoucher,
-    owner: &dyn Signer,
+    owner: &(dyn Signer + Sync),
     to2_addrs: Vec<RvTo2Addr>,
     wait_seconds: u32,
 ) -> anyhow::Result<u32> {
