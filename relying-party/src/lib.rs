@@ -6,6 +6,7 @@
 //! still to come.
 pub mod fdo_http;
 pub mod keys;
+pub mod manufacturer;
 pub mod owner;
 pub mod rendezvous;
 pub mod store;
