@@ -34,6 +34,10 @@ pub(crate) fn remove_leftover(path: &Path) -> io::Result<()> {
 
 /// Replaces the contents of `path` with `bytes`, atomically and durably (module docs).
 pub(crate) fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    // A first write may be into a directory that does not exist yet (`device/credential.cbor`).
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir)?;
+    }
     let temp = temp_path(path);
     // A leftover from a crash may have any mode and contents: start from a fresh file.
     remove_leftover(path)?;

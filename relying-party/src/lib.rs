@@ -1,14 +1,16 @@
 //! vouch's relying party: manufacturer, rendezvous and owner roles.
 //!
-//! Built so far: the FDO HTTP binding ([`fdo_http`]), the rendezvous role (TO0 and TO1,
-//! [`rendezvous`]), the storage layer ([`store`], SQLite) and the voucher tooling behind
-//! `vouch-rp voucher …`. The manufacturer (DI) and owner (TO2) roles and `vouch-rp serve` are
-//! still to come.
+//! The FDO HTTP binding ([`fdo_http`]); the roles: [`manufacturer`] (DI), [`rendezvous`] (TO0
+//! and TO1) and [`owner`] (TO2 and the TO0 client); [`server`], which runs any of them behind
+//! one address with their keys (`vouch-rp serve`); the storage layer ([`store`], SQLite);
+//! [`demo`] (`vouch-rp demo`) and the voucher tooling behind `vouch-rp voucher …`.
+pub mod demo;
 pub mod fdo_http;
 pub mod keys;
 pub mod manufacturer;
 pub mod owner;
 pub mod rendezvous;
+pub mod server;
 pub mod store;
 pub mod voucher_cmd;
 

@@ -3,7 +3,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use vouch_protocol::types::Guid;
+use vouch_relying_party::store::{SqliteStore, Store, StoreError};
 use vouch_relying_party::voucher_cmd::{self, Format};
+use vouch_relying_party::{demo, keys, rendezvous, server};
 
 /// vouch relying party: FDO manufacturer, rendezvous and owner roles.
 #[derive(Parser)]
@@ -15,9 +18,75 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Work with ownership vouchers (PEM or raw CBOR).
+    /// Work with ownership vouchers: files (PEM or raw CBOR) and the server's database.
     #[command(subcommand)]
     Voucher(VoucherCommand),
+    /// Serve the manufacturer, rendezvous and owner roles over HTTP.
+    Serve(ServeArgs),
+    /// Print the public keys of the server's database.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Onboard a device on loopback from start to end and explain each step.
+    Demo {
+        /// Keep the demo's database and device files in this directory (a temporary one by
+        /// default, removed at the end).
+        #[arg(long, value_name = "DIR")]
+        keep: Option<PathBuf>,
+    },
+}
+
+/// The database directory of `vouch-rp`.
+#[derive(clap::Args)]
+struct DatabaseArg {
+    /// The directory of the SQLite database (created when missing).
+    #[arg(long, value_name = "DIR", default_value = "vouch-rp-data")]
+    database: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    db: DatabaseArg,
+    /// The address to listen on; port 0 picks a free port (printed on start).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    /// The roles to serve: a comma-separated list of manufacturer, rendezvous, owner, or all.
+    #[arg(long, default_value = "all")]
+    roles: String,
+    /// How devices reach this server (default: http:// and the listening address).
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
+    /// The rendezvous server devices are sent to and the owner registers with (default: this
+    /// server, when it runs the rendezvous role).
+    #[arg(long, value_name = "URL")]
+    rendezvous_url: Option<String>,
+    /// The next owner's public key (PEM or DER; repeat for P-256 and P-384): new vouchers are
+    /// extended to it at the end of DI. Default: this server's owner keys when it runs the
+    /// owner role.
+    #[arg(long, value_name = "PUBKEY")]
+    extend_to: Vec<PathBuf>,
+    /// Seconds between two rounds of the owner's TO0 loop.
+    #[arg(long, default_value_t = 60)]
+    to0_interval: u64,
+    /// Seconds the owner asks the rendezvous server to keep a registration.
+    #[arg(long, default_value_t = 3600)]
+    to0_wait: u32,
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Print a key's public part as PEM (`owner-p256`, `owner-p384`, `manufacturer-p256`,
+    /// `manufacturer-p384`), creating the server's keys first when the database has none.
+    Export {
+        #[command(flatten)]
+        db: DatabaseArg,
+        /// The key's name.
+        #[arg(long, default_value = "owner-p256")]
+        name: String,
+        /// Where to write it (standard output by default).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -56,10 +125,105 @@ enum VoucherCommand {
         #[arg(long, value_enum, default_value = "pem")]
         format: Format,
     },
+    /// Store a voucher file in the server's database (refused if one is stored for its GUID).
+    Import {
+        #[command(flatten)]
+        db: DatabaseArg,
+        /// The voucher file.
+        file: PathBuf,
+    },
+    /// Write a stored voucher out.
+    Export {
+        #[command(flatten)]
+        db: DatabaseArg,
+        /// The device's GUID (32 hex digits).
+        #[arg(long)]
+        guid: String,
+        /// Where to write it (standard output by default).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        /// Output encoding.
+        #[arg(long, value_enum, default_value = "pem")]
+        format: Format,
+    },
+    /// List the vouchers stored in the server's database.
+    List {
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Serve(args) => runtime()?.block_on(serve(args))?,
+        Command::Demo { keep } => return runtime()?.block_on(demo::run(keep)),
+        Command::Key(KeyCommand::Export { db, name, out }) => {
+            runtime()?.block_on(async {
+                let store = open(&db).await?;
+                let keys = server::ensure_keys(&store, now()).await?;
+                let key = match name.as_str() {
+                    server::OWNER_P256 => &keys.owner_p256,
+                    server::OWNER_P384 => &keys.owner_p384,
+                    server::MANUFACTURER_P256 => &keys.manufacturer_p256,
+                    server::MANUFACTURER_P384 => &keys.manufacturer_p384,
+                    other => anyhow::bail!("no key called {other:?}"),
+                };
+                let der = key.verifying_key().to_spki_der()?;
+                let text = pem::encode(&pem::Pem::new("PUBLIC KEY", der));
+                write_out(out.as_ref(), text.as_bytes())
+            })?;
+        }
+        Command::Voucher(VoucherCommand::Import { db, file }) => {
+            let ov = voucher_cmd::read_voucher(&file)?;
+            runtime()?.block_on(async {
+                let store = open(&db).await?;
+                server::import_voucher(&store, &ov, now()).await?;
+                println!("stored the voucher of device {}", ov.guid());
+                anyhow::Ok(())
+            })?;
+        }
+        Command::Voucher(VoucherCommand::Export {
+            db,
+            guid,
+            out,
+            format,
+        }) => {
+            let guid = Guid::from_hex(&guid)
+                .map_err(|e| anyhow::anyhow!("{guid:?} is not a GUID (32 hex digits): {e}"))?;
+            let bytes = runtime()?.block_on(async {
+                let store = open(&db).await?;
+                match store.get_voucher(guid).await {
+                    Ok(b) => Ok(b),
+                    Err(StoreError::NotFound(_)) => {
+                        anyhow::bail!("no voucher stored for device {guid}")
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            })?;
+            let ov = vouch_protocol::voucher::OwnershipVoucher::from_bytes(&bytes)?;
+            voucher_cmd::write_voucher(&ov, format, out.as_ref())?;
+        }
+        Command::Voucher(VoucherCommand::List { db }) => {
+            let list = runtime()?.block_on(async {
+                open(&db)
+                    .await?
+                    .list_vouchers()
+                    .await
+                    .map_err(anyhow::Error::from)
+            })?;
+            if list.is_empty() {
+                println!("no vouchers stored");
+            }
+            for v in list {
+                println!(
+                    "{}  entries {}  owner key {}  {:?}",
+                    v.guid,
+                    v.entry_count,
+                    hex::encode(&v.owner_key_sha256[..8]),
+                    v.device_info
+                );
+            }
+        }
         Command::Voucher(VoucherCommand::Inspect { file }) => {
             let ov = voucher_cmd::read_voucher(&file)?;
             voucher_cmd::inspect(&ov, &mut std::io::stdout().lock())?;
@@ -91,6 +255,61 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn now() -> i64 {
+    (rendezvous::system_clock())()
+}
+
+async fn open(db: &DatabaseArg) -> anyhow::Result<SqliteStore> {
+    use anyhow::Context;
+    SqliteStore::open_dir(&db.database)
+        .await
+        .with_context(|| format!("opening the database in {}", db.database.display()))
+}
+
+fn write_out(out: Option<&PathBuf>, bytes: &[u8]) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use std::io::Write;
+    match out {
+        Some(p) => std::fs::write(p, bytes).with_context(|| format!("writing {}", p.display())),
+        None => Ok(std::io::stdout().write_all(bytes)?),
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let roles = server::Roles::parse(&args.roles)?;
+    let extend_to = args
+        .extend_to
+        .iter()
+        .map(|p| keys::read_public_key(p))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let running = server::start(server::ServeOptions {
+        database: args.db.database,
+        listen: args.listen,
+        roles,
+        public_url: args.public_url,
+        rendezvous_url: args.rendezvous_url,
+        extend_to,
+        to0_interval: Some(std::time::Duration::from_secs(args.to0_interval.max(1))),
+        to0_wait_seconds: args.to0_wait,
+    })
+    .await?;
+    // Scripts and tests read the address from this line.
+    println!("vouch-rp: serving {roles} on {}", running.public_url);
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    running.stop().await;
+    Ok(())
 }
 
 fn main() -> ExitCode {
