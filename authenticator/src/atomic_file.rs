@@ -125,9 +125,13 @@ mod tests {
 
     #[test]
     fn failed_write_leaves_target_alone() {
+        // A missing directory is created now; a parent that is a file cannot be.
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("missing-dir").join("f");
+        let not_a_dir = dir.path().join("not-a-dir");
+        fs::write(&not_a_dir, b"file").unwrap();
+        let path = not_a_dir.join("f");
         assert!(write(&path, b"x").is_err());
         assert!(!path.exists());
+        assert_eq!(fs::read(&not_a_dir).unwrap(), b"file");
     }
 }
