@@ -2,9 +2,9 @@
 //!
 //! The attestation key signs the device's proofs in TO1 and TO2 (the EATs), and its public key
 //! is in the device certificate the manufacturer issues at DI, so it is generated once, before
-//! DI, and kept for the life of the device. A store hands it out as a
-//! [`Signer`](vouch_protocol::crypto::Signer), so the state machines need not know whether it
-//! is a software key in a file (here) or a key in a TPM or secure element (a later store).
+//! DI, and kept for the life of the device. A store hands it out as a [`Signer`], so the state
+//! machines need not know whether it is a software key in a file (here) or a key in a TPM or
+//! secure element (a later store).
 
 use std::fs;
 use std::io;

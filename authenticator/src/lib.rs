@@ -4,8 +4,8 @@
 //! * [`credential_store`] — the device credential ([`CredentialStore`], [`FileCredentialStore`]).
 //! * [`key_store`] — the device attestation key ([`KeyStore`], [`FileKeyStore`]).
 //! * [`transport`] — the FDO HTTP binding ([`Transport`], [`HttpTransport`]).
-//! * [`onboard`] — the device's side of DI ([`initialize`]) and of TO1 and TO2 ([`onboard()`]),
-//!   pumped through a transport and writing the stores.
+//! * [`onboard`](mod@onboard) — the device's side of DI ([`initialize`]) and of TO1 and TO2
+//!   ([`onboard()`]), pumped through a transport and writing the stores.
 //!
 //! The onboarding state machines live, sans-IO, in [`vouch_protocol`]; this crate supplies the
 //! stores they read and update and the transport that carries their messages. Both stores write

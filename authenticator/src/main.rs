@@ -35,7 +35,7 @@ enum Command {
     /// Device initialization (DI) with a manufacturer: creates the attestation key if there is
     /// none, and the device credential.
     Di {
-        /// The manufacturer's base URL, e.g. https://mfg.example.com:8038.
+        /// The manufacturer's base URL, e.g. `https://mfg.example.com:8038`.
         #[arg(long, value_name = "URL")]
         manufacturer: String,
         /// The credential file to create.
@@ -145,15 +145,6 @@ fn tls_roots(ca: Option<&Path>) -> anyhow::Result<TlsRoots> {
     Ok(TlsRoots::Custom(store))
 }
 
-/// Creates the directory a store file goes in, if missing.
-fn parent_dir(file: &Path) -> anyhow::Result<()> {
-    match file.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir)
-            .map_err(|e| anyhow::anyhow!("cannot create the directory {}: {e}", dir.display())),
-        _ => Ok(()),
-    }
-}
-
 fn show(credential: &Path) -> Result<(), Failure> {
     let store = FileCredentialStore::new(credential);
     let Some(dc) = store.load().map_err(anyhow::Error::from)? else {
@@ -207,8 +198,6 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 builder = builder.danger_allow_plain_http();
             }
             let mut transport = builder.build().map_err(anyhow::Error::from)?;
-            parent_dir(&credential)?;
-            parent_dir(&key)?;
             let mut credentials = FileCredentialStore::new(&credential);
             let mut keys = FileKeyStore::new(&key);
             let options = DiOptions {

@@ -61,9 +61,9 @@ pub struct DiOptions {
     /// The model (MfgInfo deviceInfo), which the manufacturer usually copies into
     /// OVDeviceInfo.
     pub device_info: String,
-    /// Replace an active credential. Without it, DI refuses to run on a device that has one:
-    /// the credential is the device's identity towards its owner, and a DI run by mistake
-    /// would lose it.
+    /// Replace an active credential, or one that cannot be read. Without it, DI refuses to run
+    /// on a device that has one: the credential is the device's identity towards its owner,
+    /// and a DI run by mistake would lose it.
     pub force: bool,
 }
 
@@ -92,13 +92,16 @@ pub async fn initialize<T: Transport>(
     credentials: &mut dyn CredentialStore,
     options: &DiOptions,
 ) -> Result<DeviceCredential, OnboardError> {
-    if let Some(existing) = credentials.load()?
-        && existing.active
-        && !options.force
-    {
-        return Err(OnboardError::CredentialExists {
-            guid: existing.guid,
-        });
+    match credentials.load() {
+        Ok(Some(existing)) if existing.active && !options.force => {
+            return Err(OnboardError::CredentialExists {
+                guid: existing.guid,
+            });
+        }
+        Ok(_) => {}
+        // A credential that cannot be read is replaced when DI is forced.
+        Err(_) if options.force => {}
+        Err(e) => return Err(e.into()),
     }
     let signer = keys.load_or_generate(options.key_type)?;
     let serial_number = if options.serial_number.is_empty() {
