@@ -305,11 +305,25 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     println!("vouch-rp: serving {roles} on {}", running.public_url);
     use std::io::Write;
     std::io::stdout().flush()?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-    }
+    shutdown_signal().await;
     running.stop().await;
     Ok(())
+}
+
+/// Ctrl-C, or SIGTERM on unix (what service managers and `kill` send).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 fn main() -> ExitCode {

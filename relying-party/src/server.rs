@@ -649,7 +649,7 @@ impl FdoHandler for Dispatch {
             FdoResponse::Error(ErrorMessage::new(
                 ErrorCode::MESSAGE_BODY_ERROR,
                 r.msg_type,
-                &format!("this server does not run the {role} role"),
+                format!("this server does not run the {role} role"),
             ))
         };
         match t {
