@@ -8,6 +8,11 @@
 //! byte, the newest `Authorization` value the server returned. An FDO error comes back as HTTP
 //! 500 with `Message-Type: 255` and ends the protocol.
 //!
+//! A server that answers with `X-Non-Interoperable-KDF: true` (fdo-rs built without the FDO
+//! KDF, FDO reference §6 pitfall 2) derives session keys this device never will: its answer is
+//! refused as [`TransportError::NonInteroperableKdf`] and the protocol ends. This device never
+//! sends that header.
+//!
 //! [`Transport`] is what the onboarding state machines are pumped through; [`HttpTransport`] is
 //! the HTTP implementation, and a test can supply an in-memory one.
 //!
@@ -39,6 +44,10 @@ pub const CONTENT_TYPE_CBOR: &str = "application/cbor";
 
 /// The response header that names the message type.
 pub const MESSAGE_TYPE_HEADER: &str = "message-type";
+
+/// The header with which fdo-rs announces its non-standard key derivation; only the value
+/// `true` turns it on.
+pub const NON_INTEROPERABLE_KDF_HEADER: &str = "x-non-interoperable-kdf";
 
 /// The largest response body accepted unless configured otherwise: go-fdo's default maximum
 /// message size.
@@ -389,6 +398,15 @@ impl HttpTransport {
                 Err(error) => Err(TransportError::MalformedErrorMessage { error, body }),
             };
         }
+        if response
+            .headers()
+            .get_all(NON_INTEROPERABLE_KDF_HEADER)
+            .iter()
+            .any(|v| v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"true"))
+        {
+            self.end(protocol);
+            return Err(TransportError::NonInteroperableKdf);
+        }
         if status != StatusCode::OK {
             self.end(protocol);
             return Err(TransportError::Status {
@@ -550,6 +568,9 @@ pub enum TransportError {
         /// The bytes received.
         received: u64,
     },
+    /// The server answered with `X-Non-Interoperable-KDF: true`: it derives session keys in a
+    /// way FDO does not define (fdo-rs' non-interoperable KDF), so the protocol is abandoned.
+    NonInteroperableKdf,
     /// The peer sent an FDO error message (255) that does not decode.
     MalformedErrorMessage {
         /// Why it does not decode.
@@ -619,6 +640,10 @@ impl fmt::Display for TransportError {
             Self::BodyLength { declared, received } => write!(
                 f,
                 "the FDO server's answer declared {declared} bytes but held {received}"
+            ),
+            Self::NonInteroperableKdf => f.write_str(
+                "the FDO server asks for the non-interoperable KDF (X-Non-Interoperable-KDF: \
+                 true), which this device does not implement",
             ),
             Self::MalformedErrorMessage { error, .. } => {
                 write!(

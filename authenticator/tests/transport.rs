@@ -214,6 +214,8 @@ async fn request_headers_are_exactly_as_specified() {
         assert_eq!(s.values("content-type"), ["application/cbor"]);
         assert_eq!(s.values("content-length"), [len.to_string()]);
         assert!(s.values("transfer-encoding").is_empty(), "{:?}", s.headers);
+        // Never fdo-rs' non-interoperable KDF (pitfall 2).
+        assert!(s.values("x-non-interoperable-kdf").is_empty());
         assert_eq!(s.body.len(), len);
     }
     assert_eq!(seen[0].body, [0x80]);
@@ -544,6 +546,39 @@ async fn a_response_without_content_length_is_refused() {
     let mut client = HttpTransport::builder(&base).build().unwrap();
     let answer = client.send(T(60), vec![0x80]).await.unwrap();
     assert_eq!(answer.body, [0x81, 0x00]);
+    task.abort();
+}
+
+/// fdo-rs built without the FDO KDF answers with `X-Non-Interoperable-KDF: true` (pitfall 2):
+/// its session keys could never match ours, so the answer is refused and the session ends.
+#[tokio::test]
+async fn a_server_asking_for_the_non_interoperable_kdf_is_refused() {
+    let (base, task) = raw_server(
+        b"HTTP/1.1 200 OK\r\nMessage-Type: 61\r\nContent-Type: application/cbor\r\n\
+          Authorization: Bearer s1\r\nX-Non-Interoperable-KDF: true\r\n\
+          Content-Length: 2\r\nConnection: close\r\n\r\n\x81\x00",
+    )
+    .await;
+    let mut client = HttpTransport::builder(&base).build().unwrap();
+    let err = client.send(T(60), vec![0x80]).await.unwrap_err();
+    assert!(
+        matches!(err, TransportError::NonInteroperableKdf),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("X-Non-Interoperable-KDF"), "{err}");
+    assert!(!client.has_token(Protocol::To2), "the session is over");
+    task.abort();
+    // Any other value does not ask for it.
+    let (base, task) = raw_server(
+        b"HTTP/1.1 200 OK\r\nMessage-Type: 61\r\nX-Non-Interoperable-KDF: false\r\n\
+          Content-Length: 2\r\nConnection: close\r\n\r\n\x81\x00",
+    )
+    .await;
+    let mut client = HttpTransport::builder(&base).build().unwrap();
+    assert_eq!(
+        client.send(T(60), vec![0x80]).await.unwrap().body,
+        [0x81, 0x00]
+    );
     task.abort();
 }
 

@@ -5,7 +5,10 @@
 //! * the bearer token comes back as the `Authorization` header value, `Bearer ` included;
 //! * a reply is HTTP 200 with `Message-Type: n`, `Content-Type: application/cbor` and a
 //!   `Content-Length`; an error is HTTP 500 with `Message-Type: 255` and an FDO error message;
-//! * a body over the size limit is refused before it is read in full.
+//! * a body over the size limit is refused before it is read in full;
+//! * a request announcing fdo-rs' non-standard key derivation (`X-Non-Interoperable-KDF:
+//!   true`, FDO reference §6 pitfall 2) is refused with MESSAGE_BODY_ERROR (100) before a
+//!   handler sees it: its session keys could never match ours.
 //!
 //! What a message means is the business of an [`FdoHandler`].
 
@@ -26,6 +29,18 @@ pub const DEFAULT_MAX_BODY: usize = 65_535;
 
 /// The media type of every FDO body.
 pub const CBOR: &str = "application/cbor";
+
+/// The header with which fdo-rs, built without the standard FDO KDF, announces its own
+/// derivation (FDO reference §6, pitfall 2). Only the value `true` turns it on.
+pub const NON_INTEROPERABLE_KDF: &str = "x-non-interoperable-kdf";
+
+/// True when the request asks for fdo-rs' non-interoperable KDF.
+fn asks_for_non_interoperable_kdf(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(NON_INTEROPERABLE_KDF)
+        .iter()
+        .any(|v| v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"true"))
+}
 
 /// One FDO request, as the binding hands it to a handler.
 #[derive(Clone, Debug)]
@@ -81,10 +96,13 @@ fn error(code: ErrorCode, prev: MessageType, text: &str) -> Response {
 /// The HTTP form of an FDO error message.
 pub fn error_response(msg: &ErrorMessage) -> Response {
     let body = msg.to_cbor();
+    let length = HeaderValue::from(body.len());
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(CBOR));
+    // go-fdo refuses an answer without Content-Length: never leave it to the HTTP layer.
+    h.insert(header::CONTENT_LENGTH, length);
     h.insert(
         "message-type",
         HeaderValue::from(u16::from(MessageType::ERROR.0)),
@@ -108,6 +126,14 @@ async fn serve(
             ErrorCode::MESSAGE_BODY_ERROR,
             msg_type,
             "Content-Type must be application/cbor",
+        );
+    }
+    if asks_for_non_interoperable_kdf(&headers) {
+        return error(
+            ErrorCode::MESSAGE_BODY_ERROR,
+            msg_type,
+            "X-Non-Interoperable-KDF is not supported: this server derives session keys only \
+             with the FDO KDF",
         );
     }
     let token = match headers.get(header::AUTHORIZATION) {
@@ -149,9 +175,11 @@ async fn serve(
             body,
             token,
         } => {
+            let length = HeaderValue::from(body.len());
             let mut r = Response::new(Body::from(body));
             let h = r.headers_mut();
             h.insert(header::CONTENT_TYPE, HeaderValue::from_static(CBOR));
+            h.insert(header::CONTENT_LENGTH, length);
             h.insert("message-type", HeaderValue::from(u16::from(msg_type.0)));
             if let Some(t) = token
                 && let Ok(v) = HeaderValue::from_str(&format!("Bearer {t}"))
@@ -203,12 +231,18 @@ mod tests {
         b.body(Body::from(body)).unwrap()
     }
 
-    async fn error_code(r: Response) -> u16 {
+    async fn error_message(r: Response) -> ErrorMessage {
         assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(r.headers()["message-type"], "255");
         assert_eq!(r.headers()["content-type"], CBOR);
+        let length = r.headers()["content-length"].clone();
         let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
-        ErrorMessage::from_cbor(&body).unwrap().code.0
+        assert_eq!(length, body.len().to_string().as_str());
+        ErrorMessage::from_cbor(&body).unwrap()
+    }
+
+    async fn error_code(r: Response) -> u16 {
+        error_message(r).await.code.0
     }
 
     #[tokio::test]
@@ -221,6 +255,9 @@ mod tests {
         assert_eq!(r.headers()["message-type"], "21");
         assert_eq!(r.headers()["content-type"], CBOR);
         assert_eq!(r.headers()["authorization"], "Bearer t1");
+        // Set by the binding itself: go-fdo refuses answers without it (pitfall 12).
+        assert_eq!(r.headers()["content-length"], "1");
+        assert!(r.headers().get("transfer-encoding").is_none());
         let body = axum::body::to_bytes(r.into_body(), 64).await.unwrap();
         assert_eq!(&body[..], b"\x80");
         let r = app()
@@ -236,6 +273,49 @@ mod tests {
             let r = app().oneshot(post("20", ct, None, b"\x80")).await.unwrap();
             assert_eq!(error_code(r).await, 100, "{ct}");
         }
+    }
+
+    /// fdo-rs and go-fdo clients send exactly `application/cbor` and a Content-Length (pitfall
+    /// 12); a request without Content-Length (as the ones above, built without one) is read up
+    /// to the size limit all the same.
+    #[tokio::test]
+    async fn a_request_with_content_length_is_served() {
+        let r = app()
+            .oneshot(
+                Request::post("/fdo/101/msg/60")
+                    .header("content-type", CBOR)
+                    .header("content-length", "1")
+                    .body(Body::from("\u{80}"))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()["message-type"], "61");
+    }
+
+    /// fdo-rs built without the FDO KDF sends `X-Non-Interoperable-KDF: true` on every message
+    /// (pitfall 2): refused with 100 and a reason that names the header, whatever message it
+    /// comes with; any other value is no request for it.
+    #[tokio::test]
+    async fn non_interoperable_kdf_is_refused() {
+        for (n, auth, value) in [
+            ("60", None, "true"),
+            ("61", Some("Bearer t1"), "true"),
+            ("10", None, "True "),
+        ] {
+            let mut req = post(n, CBOR, auth, b"\x80");
+            req.headers_mut()
+                .insert(NON_INTEROPERABLE_KDF, HeaderValue::from_static(value));
+            let m = error_message(app().oneshot(req).await.unwrap()).await;
+            assert_eq!(m.code, ErrorCode::MESSAGE_BODY_ERROR, "{n}");
+            assert_eq!(m.prev_message, MessageType(n.parse().unwrap()));
+            assert!(m.text.contains("X-Non-Interoperable-KDF"), "{}", m.text);
+        }
+        let mut req = post("60", CBOR, None, b"\x80");
+        req.headers_mut()
+            .insert("X-Non-Interoperable-KDF", HeaderValue::from_static("false"));
+        assert_eq!(app().oneshot(req).await.unwrap().status(), StatusCode::OK);
     }
 
     #[tokio::test]

@@ -668,6 +668,28 @@ mod tests {
     }
 
     #[test]
+    fn shx_with_a_leading_zero_keeps_its_full_width() {
+        // fdo-rs and the conformance tool write Shx without its leading zero bytes (pitfall
+        // 3); we always write the full field width. Find, reproducibly, an exchange whose Shx
+        // starts with 0x00 and check that ShSe still holds all 32 bytes of it, zero first.
+        let mut n = 0u32;
+        let (x_a, x_b, owner, device) = loop {
+            let found = exchange(&KexSuite::ECDH256, &n.to_be_bytes());
+            if found.3.shse()[0] == 0 {
+                break found;
+            }
+            n += 1;
+        };
+        assert_eq!(owner.shse(), device.shse());
+        assert_eq!(device.shse().len(), 32 + 16 + 16);
+        // The randoms sit where a 32-byte Shx puts them, not a byte earlier.
+        let (_, _, device_random) = split(&x_b, 32, 16);
+        let (_, _, owner_random) = split(&x_a, 32, 16);
+        assert_eq!(&device.shse()[32..48], device_random);
+        assert_eq!(&device.shse()[48..], owner_random);
+    }
+
+    #[test]
     fn other_suites_are_unsupported_and_names_round_trip() {
         let mut rng = SeededRng::new(b"unsupported");
         for name in [

@@ -849,6 +849,32 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn device_macs_a_non_shortest_bare_header_byte_for_byte() {
+        // The bare form again (pitfall 5), with OVProtVer 101 written as `19 0065` instead of
+        // `18 65`: the HMAC is over these very bytes, not over a re-encoding of the header.
+        let (state, _) = awaiting_hmac(PkType::SECP256R1);
+        let canonical = state.header.contents().to_vec();
+        assert_eq!(canonical[..3], [0x86, 0x18, 0x65]);
+        let mut bare = vec![0x86, 0x19, 0x00, 0x65];
+        bare.extend_from_slice(&canonical[3..]);
+        let (_, dev) = DiDevice::start(None, DeviceMfgInfo::null());
+        let (out, waiting) = dev
+            .set_credentials(
+                MessageType::DI_SET_CREDENTIALS,
+                &bare,
+                &C,
+                &mut SeededRng::new(b"non-shortest"),
+            )
+            .unwrap();
+        let SetHmac { hmac } = SetHmac::from_cbor(&out.body).unwrap();
+        let credential = waiting.done(MessageType::DI_DONE, &[0x80]).unwrap();
+        let secret = credential.hmac_secret().unwrap();
+        assert!(hmac.ct_eq(&C.hmac(HashAlg::HMAC_SHA256, secret, &bare).unwrap()));
+        assert!(!hmac.ct_eq(&C.hmac(HashAlg::HMAC_SHA256, secret, &canonical).unwrap()));
+        assert_eq!(credential.guid, Guid([3; 16]));
+    }
+
+    #[test]
     fn device_refuses_a_header_of_another_protocol_version() {
         let (state, _) = awaiting_hmac(PkType::SECP256R1);
         let mut header = state.header().clone();

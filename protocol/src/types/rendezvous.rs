@@ -429,6 +429,15 @@ mod tests {
     }
 
     #[test]
+    fn flags_are_written_without_a_value() {
+        // [[[14]]] (RVBypass): go-fdo's form, which fdo-rs reads as well (pitfall 10).
+        let rv = RendezvousInfo(alloc::vec![RvDirective(alloc::vec![RvInstruction::flag(
+            RvVariable::BYPASS
+        )])]);
+        assert_eq!(rv.to_cbor(), [0x81, 0x81, 0x81, 0x0e]);
+    }
+
+    #[test]
     fn non_bstr_value_is_refused() {
         // [[[3, 7777]]]: value not wrapped in a bstr
         let bytes = [0x81, 0x81, 0x82, 0x03, 0x19, 0x1e, 0x61];

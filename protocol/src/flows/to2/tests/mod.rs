@@ -3,6 +3,7 @@
 //! on the wire lets a test replace any message to make one check fail.
 
 mod checks;
+mod interop;
 
 use alloc::boxed::Box;
 use alloc::string::String;
