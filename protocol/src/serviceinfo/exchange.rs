@@ -210,6 +210,18 @@ impl OwnerExchange {
         }
     }
 
+    /// What the owner module `name` last saved ([`OwnerModule::save`]), if the module runs in
+    /// this exchange. The relying party reads it at TO2.Done, when the modules are no longer
+    /// built, to act on what a module found out (for instance a key to pin).
+    ///
+    /// [`OwnerModule::save`]: crate::serviceinfo::OwnerModule::save
+    pub fn saved_state(&self, name: &str) -> Option<&[u8]> {
+        self.modules
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.saved.as_slice())
+    }
+
     fn restore(&self, modules: &mut OwnerModules) -> Result<(), Error> {
         for s in &self.modules {
             if let Some(m) = modules.get_mut(&s.name) {

@@ -24,11 +24,14 @@
 //!   modules, and the queue of what is still to be sent ([`DeviceExchange`], and
 //!   [`OwnerExchange`], which encodes to CBOR because the owner keeps it in its database
 //!   between requests). The TO2 flows ([`crate::flows::to2`]) drive them.
+//! * [`tls`] — the messages of `vouch.tls`, vouch's own module for enrolling the device's TLS
+//!   key with the owner.
 
 pub mod chunk;
 pub mod devmod;
 pub mod exchange;
 pub mod module;
+pub mod tls;
 
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;

@@ -101,6 +101,13 @@ pub trait DeviceModule {
     fn produce(&mut self) -> Result<Vec<ModuleMessage>, Error> {
         Ok(Vec::new())
     }
+
+    /// The module itself, for whoever added it to read its result once TO2 is over
+    /// ([`DeviceModules::get_mut`], then `downcast_mut`). `None` by default; a module with a
+    /// result returns `Some(self)`.
+    fn as_any_mut(&mut self) -> Option<&mut dyn core::any::Any> {
+        None
+    }
 }
 
 /// The owner's modules, in the order they run (devmod is built in and comes first).

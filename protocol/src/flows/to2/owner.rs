@@ -662,6 +662,13 @@ impl ExpectServiceInfo {
         self.exchange.devmod()
     }
 
+    /// What the owner module `name` last saved, if it runs in this session
+    /// ([`OwnerExchange::saved_state`]). Read it before [`ExpectServiceInfo::done`], which
+    /// consumes the state, to act on a module's result once TO2.Done has been verified.
+    pub fn module_state(&self, name: &str) -> Option<&[u8]> {
+        self.exchange.saved_state(name)
+    }
+
     /// True once the owner has sent IsDone: the next message must be TO2.Done.
     pub fn expects_done(&self) -> bool {
         self.done_sent

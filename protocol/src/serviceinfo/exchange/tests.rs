@@ -299,3 +299,64 @@ fn owner_state_refuses_garbage() {
     bytes[at + 1] = 0x07;
     assert!(OwnerExchange::from_cbor(&bytes).is_err());
 }
+
+#[test]
+fn saved_state_is_what_each_module_last_saved() {
+    let (ox, _, _) = run(1300);
+    // Read back from the stored exchange, as the relying party does at TO2.Done.
+    let mut blob = OwnerBlob::default();
+    blob.restore(ox.saved_state("vouch.blob").unwrap()).unwrap();
+    assert_eq!((blob.phase, blob.acked), (2, Some(BLOB_LEN as u64)));
+    assert_eq!(
+        ox.saved_state("fdo.notondevice"),
+        Some(true.to_cbor().as_slice())
+    );
+    // devmod is built in, and a module the owner does not run has no state.
+    assert_eq!(ox.saved_state("devmod"), None);
+    assert_eq!(ox.saved_state("acme.telemetry"), None);
+    assert_eq!(OwnerExchange::new().saved_state("vouch.blob"), None);
+}
+
+/// A device module with a result to read after the exchange.
+struct Counter(u32);
+
+impl DeviceModule for Counter {
+    fn name(&self) -> &str {
+        "vouch.counter"
+    }
+    fn receive(&mut self, _: &str, _: &[u8]) -> Result<Vec<ModuleMessage>, Error> {
+        self.0 += 1;
+        Ok(Vec::new())
+    }
+    fn as_any_mut(&mut self) -> Option<&mut dyn core::any::Any> {
+        Some(self)
+    }
+}
+
+#[test]
+fn a_device_module_result_is_read_back_by_its_type() {
+    let mut dx = DeviceExchange::new(
+        DeviceModules::new(devmod())
+            .with(Box::new(Counter(0)))
+            .with(Box::new(DeviceBlob { received: None })),
+    );
+    dx.receive(ServiceInfo(alloc::vec![
+        crate::serviceinfo::kv("vouch.counter", "tick", &true),
+        crate::serviceinfo::kv("vouch.counter", "tick", &true),
+    ]))
+    .unwrap();
+    let mut modules = dx.finish().unwrap();
+    let counter = modules
+        .get_mut("vouch.counter")
+        .and_then(|m| m.as_any_mut())
+        .and_then(|a| a.downcast_mut::<Counter>())
+        .unwrap();
+    assert_eq!(counter.0, 2);
+    // A module that does not offer itself cannot be read back.
+    assert!(
+        modules
+            .get_mut("vouch.blob")
+            .and_then(|m| m.as_any_mut())
+            .is_none()
+    );
+}
