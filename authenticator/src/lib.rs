@@ -6,6 +6,7 @@
 //! * [`transport`] — the FDO HTTP binding ([`Transport`], [`HttpTransport`]).
 //! * [`onboard`](mod@onboard) — the device's side of DI ([`initialize`]) and of TO1 and TO2
 //!   ([`onboard()`]), pumped through a transport and writing the stores.
+//! * [`page`] — the device's local HTTPS page ([`serve_page`](page::serve_page)).
 //!
 //! The onboarding state machines live, sans-IO, in [`vouch_protocol`]; this crate supplies the
 //! stores they read and update and the transport that carries their messages. Both stores write
@@ -16,6 +17,7 @@ mod atomic_file;
 pub mod credential_store;
 pub mod key_store;
 pub mod onboard;
+pub mod page;
 pub mod transport;
 
 use std::fmt;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use vouch_authenticator::onboard::{DiOptions, OnboardError, OnboardOptions, Progress};
+use vouch_authenticator::page::{PageConfig, serve_page};
 use vouch_authenticator::protocol::types::PkType;
 use vouch_authenticator::transport::{HttpTransport, TlsRoots};
 use vouch_authenticator::{CredentialStore, FileCredentialStore, FileKeyStore};
@@ -23,6 +24,9 @@ struct Cli {
 
 const DEFAULT_CREDENTIAL: &str = "vouch-device/credential.cbor";
 const DEFAULT_KEY: &str = "vouch-device/attestation-key.pem";
+/// The device's TLS certificate chain and key, beside the credential (onboarding writes them).
+const DEFAULT_TLS_CERT: &str = "vouch-device/tls-cert.pem";
+const DEFAULT_TLS_KEY: &str = "vouch-device/tls-key.pem";
 
 #[derive(Subcommand)]
 enum Command {
@@ -78,6 +82,22 @@ enum Command {
         /// WebPKI roots).
         #[arg(long, value_name = "FILE")]
         ca: Option<PathBuf>,
+    },
+    /// Serve the device's local page over HTTPS until Ctrl-C or SIGTERM; prints
+    /// `vouch-device: serving https://ADDRESS/` once it listens.
+    Serve {
+        /// The certificate chain (PEM): the device's certificate first.
+        #[arg(long, value_name = "FILE", default_value = DEFAULT_TLS_CERT)]
+        cert: PathBuf,
+        /// The certificate's private key (PEM).
+        #[arg(long, value_name = "FILE", default_value = DEFAULT_TLS_KEY)]
+        key: PathBuf,
+        /// The address to listen on (port 0: any free port).
+        #[arg(long, value_name = "ADDRESS", default_value = "127.0.0.1:8443")]
+        listen: std::net::SocketAddr,
+        /// The device's name as the page shows it.
+        #[arg(long, value_name = "T", default_value = "vouch device")]
+        title: String,
     },
 }
 
@@ -171,8 +191,61 @@ fn show(credential: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `vouch-device serve`: the page until Ctrl-C or SIGTERM.
+fn serve(
+    cert: &Path,
+    key: &Path,
+    listen: std::net::SocketAddr,
+    title: String,
+) -> anyhow::Result<()> {
+    let read = |path: &Path| {
+        std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))
+    };
+    let config = PageConfig {
+        listen,
+        cert_chain_pem: read(cert)?,
+        key_pem: read(key)?,
+        title,
+    };
+    runtime()?.block_on(async {
+        let page = serve_page(config).await?;
+        println!("vouch-device: serving https://{}/", page.addr);
+        // Whoever reads the address (a script, a test) gets it now, not at exit.
+        std::io::Write::flush(&mut std::io::stdout())?;
+        stop_signal().await?;
+        page.stop().await;
+        eprintln!("vouch-device: stopped");
+        Ok(())
+    })
+}
+
+/// Waits for Ctrl-C, or on Unix for SIGTERM too.
+async fn stop_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())
+            .map_err(|e| anyhow::anyhow!("cannot listen for SIGTERM: {e}"))?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.map_err(|e| anyhow::anyhow!("cannot listen for Ctrl-C: {e}")),
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen for Ctrl-C: {e}"))
+}
+
 fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
+        Command::Serve {
+            cert,
+            key,
+            listen,
+            title,
+        } => Ok(serve(&cert, &key, listen, title)?),
         Command::Show { credential } => show(&credential),
         Command::Di {
             manufacturer,
