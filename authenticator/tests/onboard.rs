@@ -30,14 +30,17 @@ use vouch_authenticator::protocol::flows::to2::{
 use vouch_authenticator::protocol::flows::{FlowError, Outgoing};
 use vouch_authenticator::protocol::messages::di::MfgInfo;
 use vouch_authenticator::protocol::messages::to0::{RvTo2Addr, To1d, To1dPayload};
+use vouch_authenticator::protocol::messages::to2::{
+    GetOvNextEntry, HelloDevice, OvNextEntry, ProveOvHdr,
+};
 use vouch_authenticator::protocol::messages::{ErrorMessage, MessageType};
 use vouch_authenticator::protocol::serviceinfo::OwnerModules;
 use vouch_authenticator::protocol::types::{
     Guid, HashAlg, PkBody, PkEnc, PkType, RendezvousInfo, RvDirective, RvInstruction, RvVariable,
     TransportProtocol,
 };
-use vouch_authenticator::protocol::voucher::OwnershipVoucher;
-use vouch_authenticator::protocol::{Error, ErrorCode};
+use vouch_authenticator::protocol::voucher::{OvEntry, OwnershipVoucher};
+use vouch_authenticator::protocol::{Error, ErrorCode, VerifyError};
 use vouch_authenticator::transport::HttpTransport;
 use vouch_authenticator::{
     CredentialStore, FileCredentialStore, FileKeyStore, KeyStore, initialize, onboard,
@@ -500,11 +503,17 @@ async fn di_with_a_malformed_answer_reports_it_and_stores_nothing() {
 // ---------------------------------------------------------------------------------------------
 // TO1 and TO2
 
+/// Rewrites a message the owner is about to send, given its type: an owner that misbehaves,
+/// or someone in the middle.
+type Tamper = Box<dyn FnMut(MessageType, &mut Vec<u8>) + Send>;
+
 /// The owner side of the test: its key, the voucher it holds and its TO2 sessions.
 struct Owner {
     server: FdoServer,
     voucher: Arc<Mutex<Option<OwnershipVoucher>>>,
     outcomes: Arc<Mutex<Vec<OwnerOutcome>>>,
+    /// Applied to every message the owner sends (none: they go out as made).
+    tamper: Arc<Mutex<Option<Tamper>>>,
 }
 
 enum Session {
@@ -520,7 +529,8 @@ enum Session {
 async fn owner(owner_key: SigningKey, replacement: Arc<Mutex<Option<Replacement>>>) -> Owner {
     let voucher: Arc<Mutex<Option<OwnershipVoucher>>> = Arc::default();
     let outcomes: Arc<Mutex<Vec<OwnerOutcome>>> = Arc::default();
-    let (v, o) = (voucher.clone(), outcomes.clone());
+    let tamper: Arc<Mutex<Option<Tamper>>> = Arc::default();
+    let (v, o, hook) = (voucher.clone(), outcomes.clone(), tamper.clone());
     let mut rng = SeededRng::new(b"owner");
     let mut session = Session::None;
     let server = FdoServer::start(move |t, body| {
@@ -579,6 +589,10 @@ async fn owner(owner_key: SigningKey, replacement: Arc<Mutex<Option<Replacement>
             _ => return Err(no_session()),
         };
         session = next;
+        let mut out = out;
+        if let Some(tamper) = hook.lock().unwrap().as_mut() {
+            tamper(out.msg_type, &mut out.body);
+        }
         Ok(out)
     })
     .await;
@@ -586,6 +600,7 @@ async fn owner(owner_key: SigningKey, replacement: Arc<Mutex<Option<Replacement>
         server,
         voucher,
         outcomes,
+        tamper,
     }
 }
 
@@ -647,17 +662,28 @@ fn quick(progress: Arc<Mutex<Vec<String>>>) -> OnboardOptions {
     }
 }
 
-/// A device through DI with a manufacturer whose rendezvous info is `rv`, its voucher then
-/// extended to `owner_key`.
-async fn device_sold_to(rv: RendezvousInfo, owner_key: &SigningKey) -> (Device, OwnershipVoucher) {
+/// A device through DI with a manufacturer whose rendezvous info is `rv`: the device, the
+/// voucher as the manufacturer made it (no entries yet) and the manufacturer's key.
+async fn device_made(rv: RendezvousInfo) -> (Device, OwnershipVoucher, SigningKey) {
     let m = manufacturer(rv, MfgFault::None).await;
     let d = Device::new();
     run_di(&m, &d, &options(PkType::SECP256R1)).await.unwrap();
     let voucher = m.made.lock().unwrap().voucher.clone().unwrap();
-    let voucher = voucher
-        .extend(&C, &m.key, owner_key.public_key(PkEnc::X509).unwrap())
-        .unwrap();
     m.server.stop().await;
+    (d, voucher, m.key)
+}
+
+/// A device through DI with a manufacturer whose rendezvous info is `rv`, its voucher then
+/// extended to `owner_key`.
+async fn device_sold_to(rv: RendezvousInfo, owner_key: &SigningKey) -> (Device, OwnershipVoucher) {
+    let (d, voucher, manufacturer_key) = device_made(rv).await;
+    let voucher = voucher
+        .extend(
+            &C,
+            &manufacturer_key,
+            owner_key.public_key(PkEnc::X509).unwrap(),
+        )
+        .unwrap();
     (d, voucher)
 }
 
@@ -780,6 +806,363 @@ async fn a_to1d_not_signed_by_the_owner_fails_to2_and_keeps_the_credential() {
     assert_eq!(d.credential_bytes().unwrap(), before);
     assert!(o.outcomes.lock().unwrap().is_empty());
     rv.stop().await;
+    o.server.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// TO2 messages the device refuses
+
+/// An owner holding `owner_key` (with `replacement`, as [`owner`] takes it), and a device made
+/// by a manufacturer whose rendezvous info sends it straight to that owner (RVBypass): the
+/// owner, the device, the voucher as the manufacturer made it and the manufacturer's key. The
+/// owner holds no voucher yet.
+async fn owner_and_bypassing_device(
+    owner_key: &SigningKey,
+    replacement: Arc<Mutex<Option<Replacement>>>,
+) -> (Owner, Device, OwnershipVoucher, SigningKey) {
+    let o = owner(owner_key.clone(), replacement).await;
+    let rv = RendezvousInfo(vec![http_directive(
+        o.server.port,
+        vec![RvInstruction::flag(RvVariable::BYPASS)],
+    )]);
+    let (d, made, manufacturer_key) = device_made(rv).await;
+    (o, d, made, manufacturer_key)
+}
+
+/// `voucher` extended along `owners`, each new entry signed by the previous owner.
+fn extended(
+    voucher: &OwnershipVoucher,
+    manufacturer_key: &SigningKey,
+    owners: &[&SigningKey],
+) -> OwnershipVoucher {
+    let mut voucher = voucher.clone();
+    let mut signer = manufacturer_key;
+    for next in owners {
+        voucher = voucher
+            .extend(&C, signer, next.public_key(PkEnc::X509).unwrap())
+            .unwrap();
+        signer = next;
+    }
+    voucher
+}
+
+/// Asserts that onboarding failed in its only TO2 because the device refused the owner's
+/// message `prev` with FDO error `code`; that the device told the owner exactly that, in the
+/// one error message the owner received; and that the device's credential file holds the
+/// bytes `before`. Returns the failed check, as the device reported it.
+fn assert_to2_refused(
+    err: &OnboardError,
+    o: &Owner,
+    d: &Device,
+    before: &[u8],
+    code: ErrorCode,
+    prev: MessageType,
+) -> String {
+    let OnboardError::Exhausted { rounds, attempts } = err else {
+        panic!("{err}");
+    };
+    assert_eq!(*rounds, 1, "{err}");
+    let [attempt] = &attempts[..] else {
+        panic!("one TO2 attempt: {err}");
+    };
+    let OnboardError::Refused {
+        step: Step::To2,
+        server,
+        error,
+        reported: Some(reported),
+    } = &attempt.0
+    else {
+        panic!("TO2 refused by the device and reported: {err}");
+    };
+    assert_eq!(server.as_deref(), Some(o.server.base.as_str()));
+    assert_eq!(error.code(), code, "{err}");
+    assert_eq!(error.prev, prev, "{err}");
+    assert_eq!((reported.code, reported.prev_message), (code, prev));
+    let text = err.to_string();
+    assert!(
+        text.starts_with("onboarding did not complete with any owner after 1 round"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "TO2 with the owner at {}: the owner's message failed the device's checks",
+            o.server.base
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("(reported to it as FDO error {code})")),
+        "{text}"
+    );
+    // what the owner received: the same code, naming the same message
+    let received = o.server.errors_received();
+    assert_eq!(received.len(), 1, "{err}");
+    assert_eq!((received[0].code, received[0].prev_message), (code, prev));
+    assert_eq!(received[0].text, reported.text);
+    assert_eq!(d.credential_bytes().unwrap(), before);
+    received[0].text.clone()
+}
+
+#[tokio::test]
+async fn a_prove_ov_hdr_altered_in_flight_is_refused_with_101_and_keeps_the_credential() {
+    let owner_key =
+        SigningKey::generate(PkType::SECP256R1, &mut SeededRng::new(b"owner key")).unwrap();
+    let (o, d, made, manufacturer_key) =
+        owner_and_bypassing_device(&owner_key, Arc::default()).await;
+    *o.voucher.lock().unwrap() = Some(extended(&made, &manufacturer_key, &[&owner_key]));
+    // one bit of the signature flipped: the last byte of a COSE_Sign1 is its signature's
+    let sent: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+    let record = sent.clone();
+    *o.tamper.lock().unwrap() = Some(Box::new(move |t, body| {
+        if t == MessageType::TO2_PROVE_OV_HDR {
+            let original = body.clone();
+            *body.last_mut().unwrap() ^= 0x01;
+            record.lock().unwrap().extend([original, body.clone()]);
+        }
+    }));
+    let before = d.credential_bytes().unwrap();
+
+    let err = onboard(&mut d.credentials(), &mut d.keys(), &quick(Arc::default()))
+        .await
+        .unwrap_err();
+    let check = assert_to2_refused(
+        &err,
+        &o,
+        &d,
+        &before,
+        ErrorCode::INVALID_MESSAGE_ERROR,
+        MessageType::TO2_PROVE_OV_HDR,
+    );
+    assert_eq!(check, "verification failed: TO2.ProveOVHdr signature");
+    // the altered message still parses, with the same payload: only the signature is wrong
+    let sent = sent.lock().unwrap().clone();
+    let [original, altered] = &sent[..] else {
+        panic!("one ProveOVHdr: {}", sent.len());
+    };
+    let (original, altered) = (
+        ProveOvHdr::from_cbor(original).unwrap(),
+        ProveOvHdr::from_cbor(altered).unwrap(),
+    );
+    assert_eq!(altered.payload(), original.payload());
+    assert_ne!(altered.sign1().signature(), original.sign1().signature());
+    assert_eq!(o.server.seen_types(), [60, 255]);
+    assert!(o.outcomes.lock().unwrap().is_empty());
+    o.server.stop().await;
+}
+
+#[tokio::test]
+async fn a_voucher_with_another_header_hmac_is_refused_with_101_and_keeps_the_credential() {
+    let owner_key =
+        SigningKey::generate(PkType::SECP256R1, &mut SeededRng::new(b"owner key")).unwrap();
+    let (o, d, made, manufacturer_key) =
+        owner_and_bypassing_device(&owner_key, Arc::default()).await;
+    // the same header, with an HMAC made under a secret that is not the device's
+    let other = C
+        .hmac(
+            made.hmac().alg(),
+            b"not this device's secret",
+            made.header_bytes(),
+        )
+        .unwrap();
+    let forged = OwnershipVoucher::new(
+        &C,
+        made.header().clone(),
+        other,
+        made.cert_chain().map(<[Vec<u8>]>::to_vec),
+    )
+    .unwrap();
+    assert_eq!(forged.header_bytes(), made.header_bytes());
+    assert!(!forged.hmac().ct_eq(made.hmac()));
+    let credential = d.credentials().load().unwrap().unwrap();
+    assert!(matches!(
+        forged.clone().verify(&C, None, Some(&credential)),
+        Err(Error::Verify(VerifyError::HeaderHmac))
+    ));
+    // the owner holds it extended to itself, and signs ProveOVHdr over it as it is
+    *o.voucher.lock().unwrap() = Some(extended(&forged, &manufacturer_key, &[&owner_key]));
+    let before = d.credential_bytes().unwrap();
+
+    let err = onboard(&mut d.credentials(), &mut d.keys(), &quick(Arc::default()))
+        .await
+        .unwrap_err();
+    let check = assert_to2_refused(
+        &err,
+        &o,
+        &d,
+        &before,
+        ErrorCode::INVALID_MESSAGE_ERROR,
+        MessageType::TO2_PROVE_OV_HDR,
+    );
+    assert_eq!(
+        check,
+        "verification failed: header HMAC does not match the device secret"
+    );
+    assert_eq!(o.server.seen_types(), [60, 255]);
+    assert!(o.outcomes.lock().unwrap().is_empty());
+    o.server.stop().await;
+}
+
+#[tokio::test]
+async fn a_voucher_entry_not_signed_by_the_previous_owner_is_refused_with_101() {
+    let mut rng = SeededRng::new(b"entry signers");
+    let owner_key = SigningKey::generate(PkType::SECP256R1, &mut rng).unwrap();
+    let previous = SigningKey::generate(PkType::SECP256R1, &mut rng).unwrap();
+    let stranger = SigningKey::generate(PkType::SECP256R1, &mut rng).unwrap();
+    // Entry 1 (previous owner → owner) signed by a stranger, then by the manufacturer: a key
+    // the device knows, that signed entry 0, but is not the previous owner's.
+    for forger in ["stranger", "manufacturer"] {
+        let (o, d, made, manufacturer_key) =
+            owner_and_bypassing_device(&owner_key, Arc::default()).await;
+        let voucher = extended(&made, &manufacturer_key, &[&previous, &owner_key]);
+        assert_eq!(voucher.entries().len(), 2);
+        *o.voucher.lock().unwrap() = Some(voucher);
+        let signer = match forger {
+            "stranger" => stranger.clone(),
+            _ => manufacturer_key.clone(),
+        };
+        let forged: Arc<Mutex<Option<OvEntry>>> = Arc::default();
+        let record = forged.clone();
+        *o.tamper.lock().unwrap() = Some(Box::new(move |t, body| {
+            if t == MessageType::TO2_OV_NEXT_ENTRY {
+                let mut m = OvNextEntry::from_cbor(body).unwrap();
+                if m.entry_num == 1 {
+                    // the right payload, signed by the wrong key
+                    m.entry = OvEntry::sign(m.entry.payload().clone(), &signer).unwrap();
+                    *record.lock().unwrap() = Some(m.entry.clone());
+                    *body = m.to_cbor();
+                }
+            }
+        }));
+        let before = d.credential_bytes().unwrap();
+
+        let err = onboard(&mut d.credentials(), &mut d.keys(), &quick(Arc::default()))
+            .await
+            .unwrap_err();
+        let check = assert_to2_refused(
+            &err,
+            &o,
+            &d,
+            &before,
+            ErrorCode::INVALID_MESSAGE_ERROR,
+            MessageType::TO2_OV_NEXT_ENTRY,
+        );
+        assert_eq!(check, "verification failed: entry 1 signature", "{forger}");
+        let forged = forged.lock().unwrap().clone().unwrap();
+        let held = o.voucher.lock().unwrap().clone().unwrap();
+        let genuine = &held.entries()[1];
+        assert_eq!(forged.payload(), genuine.payload());
+        assert_ne!(forged.sign1().signature(), genuine.sign1().signature());
+        assert_eq!(o.server.seen_types(), [60, 62, 62, 255], "{forger}");
+        assert!(o.outcomes.lock().unwrap().is_empty());
+        o.server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn an_ov_next_entry_with_another_entry_number_is_refused_with_101() {
+    let mut rng = SeededRng::new(b"entry number");
+    let owner_key = SigningKey::generate(PkType::SECP256R1, &mut rng).unwrap();
+    let previous = SigningKey::generate(PkType::SECP256R1, &mut rng).unwrap();
+    let (o, d, made, manufacturer_key) =
+        owner_and_bypassing_device(&owner_key, Arc::default()).await;
+    *o.voucher.lock().unwrap() = Some(extended(&made, &manufacturer_key, &[&previous, &owner_key]));
+    // asked for entry 1, the owner answers with entry 0 again
+    let mut first: Option<Vec<u8>> = None;
+    *o.tamper.lock().unwrap() = Some(Box::new(move |t, body| {
+        if t == MessageType::TO2_OV_NEXT_ENTRY {
+            match &first {
+                None => first = Some(body.clone()),
+                Some(entry_0) => *body = entry_0.clone(),
+            }
+        }
+    }));
+    let before = d.credential_bytes().unwrap();
+
+    let err = onboard(&mut d.credentials(), &mut d.keys(), &quick(Arc::default()))
+        .await
+        .unwrap_err();
+    let check = assert_to2_refused(
+        &err,
+        &o,
+        &d,
+        &before,
+        ErrorCode::INVALID_MESSAGE_ERROR,
+        MessageType::TO2_OV_NEXT_ENTRY,
+    );
+    assert_eq!(check, "invalid OVEntryNum: entry 0 sent, 1 asked for");
+    let seen = o.server.seen();
+    let asked: Vec<u8> = seen
+        .iter()
+        .filter(|(t, _)| *t == MessageType::TO2_GET_OV_NEXT_ENTRY)
+        .map(|(_, b)| GetOvNextEntry::from_cbor(b).unwrap().entry_num)
+        .collect();
+    assert_eq!(asked, [0, 1]);
+    assert_eq!(o.server.seen_types(), [60, 62, 62, 255]);
+    assert!(o.outcomes.lock().unwrap().is_empty());
+    o.server.stop().await;
+}
+
+#[tokio::test]
+async fn a_prove_ov_hdr_replayed_from_an_earlier_session_is_refused_with_101() {
+    let owner_key =
+        SigningKey::generate(PkType::SECP256R1, &mut SeededRng::new(b"owner key")).unwrap();
+    let replacement: Arc<Mutex<Option<Replacement>>> = Arc::default();
+    let (o, d, made, manufacturer_key) =
+        owner_and_bypassing_device(&owner_key, replacement.clone()).await;
+    // The first session ends in credential reuse: the device keeps its credential, the owner
+    // its voucher, so the recorded ProveOVHdr is for this very device, owner and voucher.
+    *replacement.lock().unwrap() = Some(Replacement {
+        guid: made.guid(),
+        rv_info: made.header().rv_info.clone(),
+    });
+    *o.voucher.lock().unwrap() = Some(extended(&made, &manufacturer_key, &[&owner_key]));
+    let mut recorded: Option<Vec<u8>> = None;
+    *o.tamper.lock().unwrap() = Some(Box::new(move |t, body| {
+        if t == MessageType::TO2_PROVE_OV_HDR {
+            match &recorded {
+                None => recorded = Some(body.clone()),
+                Some(earlier) => *body = earlier.clone(),
+            }
+        }
+    }));
+    let before = d.credential_bytes().unwrap();
+
+    let first = onboard(&mut d.credentials(), &mut d.keys(), &quick(Arc::default()))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(first.reused);
+    assert_eq!(d.credential_bytes().unwrap(), before);
+    assert_eq!(o.server.seen_types(), [60, 62, 64, 66, 68, 70]);
+
+    // the second session gets the first one's ProveOVHdr
+    let err = onboard(&mut d.credentials(), &mut d.keys(), &quick(Arc::default()))
+        .await
+        .unwrap_err();
+    let check = assert_to2_refused(
+        &err,
+        &o,
+        &d,
+        &before,
+        ErrorCode::INVALID_MESSAGE_ERROR,
+        MessageType::TO2_PROVE_OV_HDR,
+    );
+    assert_eq!(check, "verification failed: NonceTO2ProveOV nonce");
+    // the two HelloDevice messages carried different nonces
+    let hellos: Vec<HelloDevice> = o
+        .server
+        .seen()
+        .iter()
+        .filter(|(t, _)| *t == MessageType::TO2_HELLO_DEVICE)
+        .map(|(_, b)| HelloDevice::from_cbor(b).unwrap())
+        .collect();
+    assert_eq!(hellos.len(), 2);
+    assert_ne!(hellos[0].nonce, hellos[1].nonce);
+    assert_eq!(o.server.seen_types(), [60, 62, 64, 66, 68, 70, 60, 255]);
+    // the owner finished only the first session, under credential reuse
+    assert!(matches!(
+        &o.outcomes.lock().unwrap()[..],
+        [only] if only.replacement_voucher.is_none()
+    ));
     o.server.stop().await;
 }
 
