@@ -15,7 +15,7 @@ use vouch_protocol::cbor::Cbor;
 use vouch_protocol::types::Guid;
 use vouch_protocol::voucher::OwnershipVoucher;
 use vouch_relying_party::store::{
-    Entity, OnExisting, OwnerKey, Registration, SqliteStore, Store, StoreError, VoucherBytes,
+    Entity, OnExisting, OwnerKey, Pin, Registration, SqliteStore, Store, StoreError, VoucherBytes,
     key_fingerprint,
 };
 use zeroize::Zeroizing;
@@ -709,4 +709,72 @@ async fn opening_a_file_that_is_not_a_database_fails_cleanly() {
         std::fs::read(&file).unwrap(),
         b"this is not an SQLite database, just some text"
     );
+}
+
+fn pin(guid: Guid, seed: u8) -> Pin {
+    Pin {
+        guid,
+        spki_sha256: [seed; 32],
+        cert_der: vec![0x30, 0x03, 0x02, 0x01, seed],
+        dns_names: vec![format!("{seed:02x}.home.arpa"), "device.home.arpa".into()],
+        ips: vec!["192.168.1.7".parse().unwrap(), "fd00::7".parse().unwrap()],
+        webtransport_sha256: Some([seed ^ 0xff; 32]),
+    }
+}
+
+#[tokio::test]
+async fn pins_upsert_get_list_delete() {
+    let dir = DataDir::new("pins");
+    let store = dir.open().await;
+    let a = Guid([0xa0; 16]);
+    let b = Guid([0x0b; 16]);
+    assert!(matches!(
+        store.get_pin(a).await,
+        Err(StoreError::NotFound(Entity::Pin))
+    ));
+    assert!(store.list_pins().await.unwrap().is_empty());
+
+    store.upsert_pin(&pin(a, 1), 10).await.unwrap();
+    let mut no_extras = pin(b, 2);
+    no_extras.ips.clear();
+    no_extras.webtransport_sha256 = None;
+    store.upsert_pin(&no_extras, 11).await.unwrap();
+
+    let got = store.get_pin(a).await.unwrap();
+    assert_eq!(got.pin, pin(a, 1));
+    assert_eq!((got.created_at, got.updated_at), (10, 10));
+    assert_eq!(store.get_pin(b).await.unwrap().pin, no_extras);
+    // Listed by GUID.
+    let listed: Vec<Guid> = store
+        .list_pins()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.pin.guid)
+        .collect();
+    assert_eq!(listed, [b, a]);
+
+    // A new key for the same device replaces the pin; the first creation time stays.
+    store.upsert_pin(&pin(a, 3), 20).await.unwrap();
+    let got = store.get_pin(a).await.unwrap();
+    assert_eq!(got.pin, pin(a, 3));
+    assert_eq!((got.created_at, got.updated_at), (10, 20));
+    assert_eq!(store.list_pins().await.unwrap().len(), 2);
+
+    store.delete_pin(a).await.unwrap();
+    assert!(matches!(
+        store.delete_pin(a).await,
+        Err(StoreError::NotFound(Entity::Pin))
+    ));
+    assert!(matches!(
+        store.get_pin(a).await,
+        Err(StoreError::NotFound(Entity::Pin))
+    ));
+    assert_eq!(store.list_pins().await.unwrap().len(), 1);
+
+    // Pins survive closing and reopening the file.
+    store.close().await;
+    let store = dir.open().await;
+    assert_eq!(store.get_pin(b).await.unwrap().pin, no_extras);
+    store.close().await;
 }

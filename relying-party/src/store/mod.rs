@@ -1,5 +1,5 @@
-//! The relying party's storage: vouchers, owner keys, rendezvous registrations, protocol sessions
-//! and server settings, behind one object-safe [`Store`] trait.
+//! The relying party's storage: vouchers, owner keys, rendezvous registrations, protocol sessions,
+//! server settings and the devices' TLS pins, behind one object-safe [`Store`] trait.
 //!
 //! Handlers hold an `Arc<dyn Store>`. [`SqliteStore`] is the default backend (one file in the
 //! data directory); PostgreSQL is meant to share the same migrations (`relying-party/migrations/`)
@@ -22,6 +22,7 @@
 
 use core::fmt;
 use std::error::Error as StdError;
+use std::net::IpAddr;
 
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
@@ -159,6 +160,21 @@ pub trait Store: Send + Sync {
 
     /// Deletes a server setting.
     async fn delete_setting(&self, name: &str) -> Result<(), StoreError>;
+
+    // --- TLS pins -------------------------------------------------------------------------------
+
+    /// Stores the pin of `pin.guid`, replacing any earlier one (a device has one TLS key at a
+    /// time). The first pin's `created_at` is kept; `updated_at` becomes `now`.
+    async fn upsert_pin(&self, pin: &Pin, now: i64) -> Result<(), StoreError>;
+
+    /// The pin of `guid`.
+    async fn get_pin(&self, guid: Guid) -> Result<PinRecord, StoreError>;
+
+    /// Every pin, ordered by GUID.
+    async fn list_pins(&self) -> Result<Vec<PinRecord>, StoreError>;
+
+    /// Deletes the pin of `guid`.
+    async fn delete_pin(&self, guid: Guid) -> Result<(), StoreError>;
 
     // --- Health ---------------------------------------------------------------------------------
 
@@ -331,6 +347,35 @@ pub struct Session {
     pub expires_at: i64,
 }
 
+/// A device's TLS key as the owner recorded it at TO2.Done: what a browser pins, and what the
+/// owner CA certified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pin {
+    /// The device, under the GUID TO2 gave it.
+    pub guid: Guid,
+    /// SHA-256 of the TLS key's DER SubjectPublicKeyInfo.
+    pub spki_sha256: [u8; 32],
+    /// The certificate the owner CA issued for the key, DER.
+    pub cert_der: Vec<u8>,
+    /// The DNS names the certificate holds, lower case. None may contain a comma.
+    pub dns_names: Vec<String>,
+    /// The addresses the certificate holds.
+    pub ips: Vec<IpAddr>,
+    /// SHA-256 of the whole DER certificate the device serves WebTransport with, if it said.
+    pub webtransport_sha256: Option<[u8; 32]>,
+}
+
+/// A [`Pin`] as stored, with its times.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PinRecord {
+    /// The pin.
+    pub pin: Pin,
+    /// When the device's first pin was stored (unix seconds).
+    pub created_at: i64,
+    /// When this pin was stored (unix seconds).
+    pub updated_at: i64,
+}
+
 /// SHA-256 of a public key's CBOR encoding: how the store names owner keys in listings.
 pub fn key_fingerprint(public_key_cbor: &[u8]) -> [u8; 32] {
     Sha256::digest(public_key_cbor).into()
@@ -355,6 +400,8 @@ pub enum Entity {
     Session,
     /// A server setting.
     Setting,
+    /// A device's TLS key pin.
+    Pin,
 }
 
 impl fmt::Display for Entity {
@@ -365,6 +412,7 @@ impl fmt::Display for Entity {
             Entity::Registration => "rendezvous registration",
             Entity::Session => "session",
             Entity::Setting => "setting",
+            Entity::Pin => "TLS pin",
         })
     }
 }

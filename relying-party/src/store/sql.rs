@@ -90,3 +90,21 @@ pub(super) const DELETE_SETTING: &str = "DELETE FROM settings WHERE name = $1";
 // --- health ---
 
 pub(super) const PING: &str = "SELECT 1";
+
+// --- pins ---
+
+/// Inserts or replaces a device's pin; `created_at` stays that of the first pin.
+pub(super) const UPSERT_PIN: &str = "INSERT INTO pins \
+     (guid, spki_sha256, cert, dns_names, ips, webtransport_sha256, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+     ON CONFLICT (guid) DO UPDATE SET spki_sha256 = excluded.spki_sha256, \
+     cert = excluded.cert, dns_names = excluded.dns_names, ips = excluded.ips, \
+     webtransport_sha256 = excluded.webtransport_sha256, updated_at = excluded.updated_at";
+
+pub(super) const SELECT_PIN: &str = "SELECT guid, spki_sha256, cert, dns_names, ips, \
+     webtransport_sha256, created_at, updated_at FROM pins WHERE guid = $1";
+
+pub(super) const LIST_PINS: &str = "SELECT guid, spki_sha256, cert, dns_names, ips, \
+     webtransport_sha256, created_at, updated_at FROM pins ORDER BY guid";
+
+pub(super) const DELETE_PIN: &str = "DELETE FROM pins WHERE guid = $1";

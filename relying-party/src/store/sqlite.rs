@@ -13,8 +13,8 @@ use vouch_protocol::types::Guid;
 use zeroize::Zeroizing;
 
 use super::{
-    Entity, OnExisting, OwnerKey, OwnerKeyInfo, Registration, Session, Store, StoreError,
-    VoucherBytes, VoucherSummary, key_fingerprint, sql, token_hash,
+    Entity, OnExisting, OwnerKey, OwnerKeyInfo, Pin, PinRecord, Registration, Session, Store,
+    StoreError, VoucherBytes, VoucherSummary, key_fingerprint, sql, token_hash,
 };
 
 /// The migrations in `relying-party/migrations/`, embedded at build time.
@@ -147,6 +147,60 @@ fn count_to_db(n: u64) -> Result<i64, StoreError> {
 fn count_from_db(row: &SqliteRow, column: &str) -> Result<u64, StoreError> {
     let n: i64 = row.try_get(column)?;
     u64::try_from(n).map_err(|_| corrupt(format!("{column}: negative ({n})")))
+}
+
+/// A list kept in one TEXT column: its items joined with commas ("" for none). An item that
+/// is empty or holds a comma could not be read back, so it is refused.
+fn join_list<T: ToString>(items: &[T], column: &str) -> Result<String, StoreError> {
+    let items: Vec<String> = items.iter().map(ToString::to_string).collect();
+    if let Some(bad) = items.iter().find(|i| i.is_empty() || i.contains(',')) {
+        return Err(StoreError::Backend(sqlx::Error::Encode(
+            format!("{column}: {bad:?} cannot be stored in a comma-separated list").into(),
+        )));
+    }
+    Ok(items.join(","))
+}
+
+fn split_list<T: std::str::FromStr>(row: &SqliteRow, column: &str) -> Result<Vec<T>, StoreError>
+where
+    T::Err: std::fmt::Display,
+{
+    let text: String = row.try_get(column)?;
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    text.split(',')
+        .map(|item| {
+            item.parse()
+                .map_err(|e| corrupt(format!("{column}: {item:?}: {e}")))
+        })
+        .collect()
+}
+
+fn pin_from_row(row: &SqliteRow) -> Result<PinRecord, StoreError> {
+    let webtransport: Option<Vec<u8>> = row.try_get("webtransport_sha256")?;
+    let webtransport_sha256 = webtransport
+        .map(|b| {
+            <[u8; 32]>::try_from(b.as_slice()).map_err(|_| {
+                corrupt(format!(
+                    "webtransport_sha256: {} bytes, expected 32",
+                    b.len()
+                ))
+            })
+        })
+        .transpose()?;
+    Ok(PinRecord {
+        pin: Pin {
+            guid: guid_from_column(row, "guid")?,
+            spki_sha256: sha256_from_column(row, "spki_sha256")?,
+            cert_der: row.try_get("cert")?,
+            dns_names: split_list(row, "dns_names")?,
+            ips: split_list(row, "ips")?,
+            webtransport_sha256,
+        },
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
 }
 
 /// `NotFound` unless the statement changed a row.
@@ -459,6 +513,42 @@ impl Store for SqliteStore {
             .execute(&self.pool)
             .await?;
         changed_one(done.rows_affected(), Entity::Setting)
+    }
+
+    async fn upsert_pin(&self, pin: &Pin, now: i64) -> Result<(), StoreError> {
+        sqlx::query(sql::UPSERT_PIN)
+            .bind(pin.guid.as_bytes().as_slice())
+            .bind(pin.spki_sha256.as_slice())
+            .bind(pin.cert_der.as_slice())
+            .bind(join_list(&pin.dns_names, "dns_names")?)
+            .bind(join_list(&pin.ips, "ips")?)
+            .bind(pin.webtransport_sha256.as_ref().map(|h| h.as_slice()))
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn get_pin(&self, guid: Guid) -> Result<PinRecord, StoreError> {
+        let row = sqlx::query(sql::SELECT_PIN)
+            .bind(guid.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound(Entity::Pin))?;
+        pin_from_row(&row)
+    }
+
+    async fn list_pins(&self) -> Result<Vec<PinRecord>, StoreError> {
+        let rows = sqlx::query(sql::LIST_PINS).fetch_all(&self.pool).await?;
+        rows.iter().map(pin_from_row).collect()
+    }
+
+    async fn delete_pin(&self, guid: Guid) -> Result<(), StoreError> {
+        let done = sqlx::query(sql::DELETE_PIN)
+            .bind(guid.as_bytes().as_slice())
+            .execute(&self.pool)
+            .await?;
+        changed_one(done.rows_affected(), Entity::Pin)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

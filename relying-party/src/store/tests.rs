@@ -185,3 +185,65 @@ async fn a_closed_store_fails_with_a_backend_error() {
     store.close().await;
     assert!(matches!(store.ping().await, Err(StoreError::Backend(_))));
 }
+
+#[tokio::test]
+async fn pin_columns_hold_blobs_and_damaged_lists_are_backend_errors() {
+    let store = SqliteStore::memory().await.unwrap();
+    let pin = Pin {
+        guid: Guid([7; 16]),
+        spki_sha256: [1; 32],
+        cert_der: b"42".to_vec(),
+        dns_names: vec![],
+        ips: vec![],
+        webtransport_sha256: Some([2; 32]),
+    };
+    store.upsert_pin(&pin, 5).await.unwrap();
+    let row = sqlx::query(
+        "SELECT typeof(cert) AS c, typeof(spki_sha256) AS s, typeof(webtransport_sha256) AS w, \
+         dns_names, ips FROM pins",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(row.get::<String, _>("c"), "blob");
+    assert_eq!(row.get::<String, _>("s"), "blob");
+    assert_eq!(row.get::<String, _>("w"), "blob");
+    // Empty lists are empty strings.
+    assert_eq!(row.get::<String, _>("dns_names"), "");
+    assert_eq!(row.get::<String, _>("ips"), "");
+    assert_eq!(store.get_pin(pin.guid).await.unwrap().pin, pin);
+
+    // An address list that does not parse is the file's damage, reported, not a panic.
+    sqlx::query("UPDATE pins SET ips = '10.0.0.1,not-an-address'")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.get_pin(pin.guid).await,
+        Err(StoreError::Backend(sqlx::Error::Decode(_)))
+    ));
+    // A hash of the wrong length is refused by the schema.
+    let err = sqlx::query("UPDATE pins SET webtransport_sha256 = x'00'")
+        .execute(store.pool())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("CHECK"), "{err}");
+}
+
+#[tokio::test]
+async fn a_pin_name_with_a_comma_is_refused_before_it_reaches_the_database() {
+    let store = SqliteStore::memory().await.unwrap();
+    let pin = Pin {
+        guid: Guid([8; 16]),
+        spki_sha256: [1; 32],
+        cert_der: vec![0x30],
+        dns_names: vec!["a.home.arpa,b.home.arpa".into()],
+        ips: vec![],
+        webtransport_sha256: None,
+    };
+    assert!(matches!(
+        store.upsert_pin(&pin, 1).await,
+        Err(StoreError::Backend(sqlx::Error::Encode(_)))
+    ));
+    assert!(store.list_pins().await.unwrap().is_empty());
+}
