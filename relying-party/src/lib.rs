@@ -9,6 +9,7 @@ pub mod fdo_http;
 pub mod keys;
 pub mod manufacturer;
 pub mod owner;
+pub mod owner_ca;
 pub mod rendezvous;
 pub mod server;
 pub mod store;

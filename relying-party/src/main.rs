@@ -26,6 +26,10 @@ enum Command {
     /// Print the public keys of the server's database.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// The owner CA: browsers trust it for the devices of the owner's DNS zone and address
+    /// ranges only.
+    #[command(subcommand)]
+    Ca(CaCommand),
     /// Onboard a device on loopback from start to end and explain each step.
     Demo {
         /// Keep the demo's database and device files in this directory (a temporary one by
@@ -83,6 +87,42 @@ enum KeyCommand {
         /// The key's name.
         #[arg(long, default_value = "owner-p256")]
         name: String,
+        /// Where to write it (standard output by default).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum CaCommand {
+    /// Create the owner CA and store it in the database (refused when one is stored, unless
+    /// --replace).
+    Init {
+        #[command(flatten)]
+        db: DatabaseArg,
+        /// The DNS zone the CA may certify: that name and every name under it.
+        #[arg(long, value_name = "NAME")]
+        zone: String,
+        /// An address range the CA may certify, address/prefix (repeat for several; none
+        /// excludes every address).
+        #[arg(long, value_name = "CIDR")]
+        cidr: Vec<String>,
+        /// Replace a stored CA: browsers then stop trusting the old CA's device certificates.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Print the stored CA's zone, ranges, validity and certificate SHA-256.
+    Show {
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+    /// Write the CA certificate out, as PEM or as a Chromium policy file.
+    Export {
+        #[command(flatten)]
+        db: DatabaseArg,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "pem")]
+        format: vouch_relying_party::owner_ca::ExportFormat,
         /// Where to write it (standard output by default).
         #[arg(long, short)]
         out: Option<PathBuf>,
@@ -173,6 +213,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 write_out(out.as_ref(), text.as_bytes())
             })?;
         }
+        Command::Ca(command) => runtime()?.block_on(owner_ca_command(command))?,
         Command::Voucher(VoucherCommand::Import { db, file }) => {
             let ov = voucher_cmd::read_voucher(&file)?;
             runtime()?.block_on(async {
@@ -281,6 +322,47 @@ fn write_out(out: Option<&PathBuf>, bytes: &[u8]) -> anyhow::Result<()> {
         Some(p) => std::fs::write(p, bytes).with_context(|| format!("writing {}", p.display())),
         None => Ok(std::io::stdout().write_all(bytes)?),
     }
+}
+
+/// `vouch-rp ca …`.
+async fn owner_ca_command(command: CaCommand) -> anyhow::Result<()> {
+    use vouch_relying_party::owner_ca::OwnerCa;
+    let stored = |db: &DatabaseArg, ca: Option<OwnerCa>| {
+        let dir = db.database.display().to_string();
+        ca.ok_or_else(|| {
+            anyhow::anyhow!("no owner CA is stored in {dir}; create one with `vouch-rp ca init`")
+        })
+    };
+    match command {
+        CaCommand::Init {
+            db,
+            zone,
+            cidr,
+            replace,
+        } => {
+            let store = open(&db).await?;
+            if !replace && let Some(old) = OwnerCa::load(&store).await? {
+                anyhow::bail!(
+                    "an owner CA for {} is already stored in {}; pass --replace to replace it \
+                     (browsers then stop trusting the old CA's device certificates)",
+                    old.zone(),
+                    db.database.display()
+                );
+            }
+            let ca = OwnerCa::generate(&zone, &cidr)?;
+            ca.save(&store, replace, now()).await?;
+            print!("created the owner CA\n{}", ca.describe()?);
+        }
+        CaCommand::Show { db } => {
+            let ca = stored(&db, OwnerCa::load(&open(&db).await?).await?)?;
+            print!("{}", ca.describe()?);
+        }
+        CaCommand::Export { db, format, out } => {
+            let ca = stored(&db, OwnerCa::load(&open(&db).await?).await?)?;
+            write_out(out.as_ref(), ca.export(format).as_bytes())?;
+        }
+    }
+    Ok(())
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
