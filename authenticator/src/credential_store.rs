@@ -24,6 +24,14 @@ pub trait CredentialStore {
     /// Replaces the stored credential with `credential`. After an error the previous
     /// credential is still the stored one.
     fn store(&mut self, credential: &DeviceCredential) -> Result<(), StoreError>;
+
+    /// Where a file called `file_name` that belongs with the credential goes (the TLS key and
+    /// certificate enrolled at TO2): beside the credential file. `None` (the default) for a
+    /// store that keeps no file.
+    fn companion_path(&self, file_name: &str) -> Option<PathBuf> {
+        let _ = file_name;
+        None
+    }
 }
 
 /// A credential in one file, written atomically with mode 0600 (on unix).
@@ -78,6 +86,10 @@ impl CredentialStore for FileCredentialStore {
     fn store(&mut self, credential: &DeviceCredential) -> Result<(), StoreError> {
         let bytes = Zeroizing::new(credential.to_cbor());
         atomic_file::write(&self.path, &bytes).map_err(self.io_error("write"))
+    }
+
+    fn companion_path(&self, file_name: &str) -> Option<PathBuf> {
+        Some(self.path.with_file_name(file_name))
     }
 }
 

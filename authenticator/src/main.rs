@@ -8,8 +8,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use vouch_authenticator::onboard::{DiOptions, OnboardError, OnboardOptions, Progress};
+use vouch_authenticator::onboard::{
+    DiOptions, ModulesFactory, OnboardError, OnboardOptions, Progress, TlsEnrolOptions,
+    default_devmod, default_modules,
+};
 use vouch_authenticator::page::{PageConfig, serve_page};
+use vouch_authenticator::protocol::serviceinfo::DeviceModules;
 use vouch_authenticator::protocol::types::PkType;
 use vouch_authenticator::transport::{HttpTransport, TlsRoots};
 use vouch_authenticator::{CredentialStore, FileCredentialStore, FileKeyStore};
@@ -82,6 +86,16 @@ enum Command {
         /// WebPKI roots).
         #[arg(long, value_name = "FILE")]
         ca: Option<PathBuf>,
+        /// A DNS name to ask the owner to certify the device's TLS key for (repeat for more;
+        /// default: the first 16 hexadecimal digits of the GUID under the owner's zone).
+        #[arg(long, value_name = "NAME")]
+        tls_name: Vec<String>,
+        /// An address to ask the owner to certify the device's TLS key for (repeat for more).
+        #[arg(long, value_name = "ADDRESS")]
+        tls_ip: Vec<std::net::IpAddr>,
+        /// Do not enrol a TLS key, even when the owner asks.
+        #[arg(long)]
+        no_tls: bool,
     },
     /// Serve the device's local page over HTTPS until Ctrl-C or SIGTERM; prints
     /// `vouch-device: serving https://ADDRESS/` once it listens.
@@ -301,12 +315,26 @@ fn run(cli: Cli) -> Result<(), Failure> {
             key,
             max_rounds,
             ca,
+            tls_name,
+            tls_ip,
+            no_tls,
         } => {
             let mut credentials = FileCredentialStore::new(&credential);
             let mut keys = FileKeyStore::new(&key);
+            let tls = TlsEnrolOptions {
+                dns_names: tls_name,
+                ips: tls_ip,
+                webtransport_cert_sha256: None,
+            };
+            let modules: ModulesFactory = if no_tls {
+                Arc::new(|c| DeviceModules::new(default_devmod(c)))
+            } else {
+                Arc::new(move |c| default_modules(c, &tls))
+            };
             let options = OnboardOptions {
                 max_rounds,
                 tls_roots: tls_roots(ca.as_deref())?,
+                modules,
                 progress: Some(Arc::new(|p: &Progress<'_>| eprintln!("vouch-device: {p}"))),
                 ..OnboardOptions::default()
             };
@@ -336,9 +364,27 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 println!("rendezvous        {}", outcome.credential.rv_info);
                 println!("credential        {} (replaced)", credential.display());
             }
+            if let Some(tls) = &outcome.tls {
+                let mut names: Vec<String> = tls.names.clone();
+                names.extend(tls.ips.iter().map(ToString::to_string));
+                println!("TLS names         {}", names.join(", "));
+                println!(
+                    "TLS key SHA-256   {} (SubjectPublicKeyInfo)",
+                    hex_string(&tls.spki_sha256)
+                );
+                println!("TLS certificate   {}", tls.cert_path.display());
+                println!("TLS key           {}", tls.key_path.display());
+            }
+            if let Some(why) = &outcome.tls_problem {
+                println!("TLS               no new key: {why}");
+            }
             Ok(())
         }
     }
+}
+
+fn hex_string(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn main() -> ExitCode {

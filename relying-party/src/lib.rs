@@ -13,6 +13,7 @@ pub mod owner_ca;
 pub mod rendezvous;
 pub mod server;
 pub mod store;
+pub mod tls_enrol;
 pub mod voucher_cmd;
 
 pub use vouch_protocol as protocol;

@@ -15,9 +15,16 @@
 //! keeps that key: Owner2Key in SetupDevice is the same key, and the replacement voucher the
 //! device MACs at TO2 is extended to it again, so the owner can run TO0 and TO2 for the device
 //! once more.
+//!
+//! **TLS enrolment.** When the store holds an owner CA ([`OwnerCa`]) and the device lists
+//! `vouch.tls` in devmod, the owner runs the `vouch.tls` module ([`crate::tls_enrol`]) besides
+//! the registry's modules: the device enrols a fresh TLS key and gets a certificate. Its pin is
+//! stored ([`Store::upsert_pin`]) at TO2.Done, after Done is verified and the replacement
+//! voucher stored, under the device's new GUID; a TO2 that fails records no pin.
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
@@ -36,8 +43,10 @@ use vouch_protocol::voucher::OwnershipVoucher;
 use vouch_protocol::{Error, ErrorCode};
 
 use crate::fdo_http::{CBOR, DEFAULT_MAX_BODY, FdoHandler, FdoRequest, FdoResponse};
+use crate::owner_ca::OwnerCa;
 use crate::rendezvous::Clock;
 use crate::store::{OnExisting, Session, Store, StoreError, VoucherBytes, key_fingerprint};
+use crate::tls_enrol::{self, TlsEnrolOwner};
 
 /// How long a TO2 session may wait for the device's next message, in seconds. Every message
 /// that advances the session starts the period again.
@@ -85,6 +94,8 @@ pub struct Owner {
     clock: Clock,
     crypto: RustCrypto,
     modules: ModuleRegistry,
+    /// Validity of the TLS certificates `vouch.tls` issues; `None`: the module does not run.
+    tls_validity: Option<Duration>,
 }
 
 impl fmt::Debug for Owner {
@@ -104,7 +115,16 @@ impl Owner {
             clock,
             crypto: RustCrypto,
             modules: Arc::new(default_modules),
+            tls_validity: Some(tls_enrol::DEFAULT_VALIDITY),
         }
+    }
+
+    /// Runs `vouch.tls` (when the store holds an owner CA and the device has the module) with
+    /// certificates valid for `validity`, or not at all with `None`. By default it runs, with
+    /// [`tls_enrol::DEFAULT_VALIDITY`].
+    pub fn with_tls_enrolment(mut self, validity: Option<Duration>) -> Self {
+        self.tls_validity = validity;
+        self
     }
 
     /// Runs the ServiceInfo modules `registry` makes instead of the default ones.
@@ -257,18 +277,35 @@ impl Owner {
                 (out, OwnerState::from(s))
             }
             OwnerState::ServiceInfo(s) if t == MessageType::TO2_DONE => {
+                // What vouch.tls certified, read before `done` consumes the state; stored only
+                // once Done is verified and the voucher replaced.
+                let pending = s
+                    .module_state(tls_enrol::MODULE)
+                    .map(tls_enrol::pending_pin)
+                    .transpose()
+                    .map_err(|e| internal(format!("vouch.tls state: {e}"), t))?
+                    .flatten();
                 let (out, outcome) = s.done(&self.crypto, t, body, &mut rng).map_err(flow)?;
                 // Claim the session before touching the voucher, so that of two concurrent
                 // Done requests only one goes on.
                 self.save(token, session.version, &session.state, t, now)
                     .await?;
+                let old_guid = outcome.guid;
+                let new_guid = outcome
+                    .replacement_voucher
+                    .as_ref()
+                    .map_or(old_guid, |v| v.guid());
                 self.take_replacement(outcome, &stored.voucher_sha256, t, now)
                     .await?;
+                self.update_pins(pending, old_guid, new_guid, now).await;
                 self.end_session(token).await;
                 return Ok(reply(out, None));
             }
             OwnerState::ServiceInfo(s) => {
                 let mut modules = (self.modules)();
+                if let Some(tls) = self.tls_module(&s, now).await.map_err(|e| internal(e, t))? {
+                    modules.push(Box::new(tls));
+                }
                 let (out, s) = s
                     .device_service_info(t, body, &mut modules, &mut rng)
                     .map_err(flow)?;
@@ -282,6 +319,76 @@ impl Owner {
         self.save(token, session.version, &next.to_cbor(), t, now)
             .await?;
         Ok(reply(out, Some(token.to_string())))
+    }
+
+    /// The `vouch.tls` module for this request, when it is enabled, the store holds an owner CA
+    /// and the device has not said (in a finished devmod) that it lacks the module.
+    async fn tls_module(
+        &self,
+        s: &to2::ExpectServiceInfo,
+        now: i64,
+    ) -> anyhow::Result<Option<TlsEnrolOwner>> {
+        let Some(validity) = self.tls_validity else {
+            return Ok(None);
+        };
+        if s.devmod().is_some_and(|d| !d.has_module(tls_enrol::MODULE)) {
+            return Ok(None);
+        }
+        Ok(OwnerCa::load(self.store.as_ref())
+            .await?
+            .map(|ca| TlsEnrolOwner::new(ca, s.guid(), now, validity)))
+    }
+
+    /// Brings the device's TLS pin up to date once TO2.Done has been verified and the
+    /// replacement voucher stored: the pin `vouch.tls` left pending is stored under the
+    /// device's GUID after TO2; without one, a pin the device already had moves to its new
+    /// GUID (the device keeps its TLS key when it enrols none). A pin is never left under the
+    /// old GUID.
+    ///
+    /// The device is onboarded and about to get Done2. Failing TO2 now would leave the owner
+    /// with the new voucher and the device with its old credential, so a pin that cannot be
+    /// stored is logged, not fatal; the device enrols again at its next TO2.
+    async fn update_pins(
+        &self,
+        pending: Option<tls_enrol::PendingPin>,
+        old_guid: Guid,
+        new_guid: Guid,
+        now: i64,
+    ) {
+        let pin = match pending {
+            Some(p) if p.guid == old_guid => Some(p.into_pin(new_guid)),
+            Some(p) => {
+                log_internal(&format!(
+                    "vouch.tls pin of {} found in the TO2 session of {old_guid}; not stored",
+                    p.guid
+                ));
+                return;
+            }
+            None if new_guid == old_guid => return,
+            None => match self.store.get_pin(old_guid).await {
+                Ok(record) => Some(crate::store::Pin {
+                    guid: new_guid,
+                    ..record.pin
+                }),
+                Err(StoreError::NotFound(_)) => None,
+                Err(e) => {
+                    log_internal(&format!("reading the TLS pin of {old_guid}: {e}"));
+                    return;
+                }
+            },
+        };
+        if let Some(pin) = pin
+            && let Err(e) = self.store.upsert_pin(&pin, now).await
+        {
+            log_internal(&format!("storing the TLS pin of {new_guid}: {e}"));
+            return;
+        }
+        if new_guid != old_guid {
+            match self.store.delete_pin(old_guid).await {
+                Ok(()) | Err(StoreError::NotFound(_)) => {}
+                Err(e) => log_internal(&format!("deleting the TLS pin of {old_guid}: {e}")),
+            }
+        }
     }
 
     /// Writes a session's next state if it is still at `version` (compare-and-swap).

@@ -11,13 +11,20 @@
 //! onboard:     for each round, for each rendezvous directive (rv::rv_plan):
 //!                RVBypass → TO2 at that address
 //!                otherwise TO1 there → to1d → TO2 at its first owner address that answers
-//!              TO2.Done2 → store the new credential
+//!              TO2.Done2 → store the new credential → write the TLS key and chain
 //! ```
+//!
+//! By default the device runs `vouch.tls` ([`tls`]) in TO2: when the owner asks, it enrols a
+//! fresh TLS key, and [`onboard`] writes the key and the owner's chain beside the credential
+//! file once the credential is stored ([`OnboardOutcome::tls`]).
 
 mod csr;
 pub mod rv;
+pub mod tls;
 
 use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,6 +47,7 @@ use crate::key_store::KeyStore;
 use crate::transport::{HttpTransport, TlsRoots, Transport, TransportError};
 
 pub use rv::{Endpoint, Host, RvPlan, RvTarget, Scheme, SkippedDirective, rv_plan, rv_targets};
+pub use tls::{TlsEnrolDevice, TlsEnrolOptions};
 
 /// The crypto provider of every flow here.
 const CRYPTO: RustCrypto = RustCrypto;
@@ -236,8 +244,8 @@ pub struct OnboardOptions {
     pub tls_roots: TlsRoots,
     /// The limit on each HTTP exchange.
     pub timeout: Duration,
-    /// The ServiceInfo modules, built afresh for every TO2 attempt (default: devmod only,
-    /// from [`default_devmod`]).
+    /// The ServiceInfo modules, built afresh for every TO2 attempt (default:
+    /// [`default_modules`] with the default [`TlsEnrolOptions`]: devmod and `vouch.tls`).
     pub modules: ModulesFactory,
     /// Where progress goes (default: nowhere).
     pub progress: Option<ProgressSink>,
@@ -265,10 +273,19 @@ impl Default for OnboardOptions {
             device_config: None,
             tls_roots: TlsRoots::default(),
             timeout: crate::transport::DEFAULT_TIMEOUT,
-            modules: Arc::new(|credential| DeviceModules::new(default_devmod(credential))),
+            modules: Arc::new(|credential| {
+                default_modules(credential, &TlsEnrolOptions::default())
+            }),
             progress: None,
         }
     }
+}
+
+/// The modules the agent runs by default: devmod ([`default_devmod`]) and `vouch.tls`, which
+/// enrols a TLS key for `tls`'s names when the owner asks for it (the owner decides).
+pub fn default_modules(credential: &DeviceCredential, tls: &TlsEnrolOptions) -> DeviceModules {
+    DeviceModules::new(default_devmod(credential))
+        .with(Box::new(TlsEnrolDevice::new(credential.guid, tls.clone())))
 }
 
 /// The devmod of this device, as far as the agent knows it portably: the operating system
@@ -310,8 +327,31 @@ pub struct OnboardOutcome {
     pub owner: String,
     /// The credential now stored.
     pub credential: DeviceCredential,
-    /// The ServiceInfo modules after the exchange, to read their results.
+    /// The ServiceInfo modules after the exchange, to read their results (the `vouch.tls`
+    /// module's key, once written, is no longer in it).
     pub modules: DeviceModules,
+    /// The TLS key the owner certified in `vouch.tls`, and where it was written; `None` when
+    /// the owner did not ask, refused, or the files could not be written
+    /// ([`tls_problem`](Self::tls_problem)).
+    pub tls: Option<TlsEnrolment>,
+    /// Why the owner asked for a TLS key and the device has no new one: the owner's refusal,
+    /// or what failed on the device (the credential is stored all the same).
+    pub tls_problem: Option<String>,
+}
+
+/// A TLS key enrolled in TO2 and written beside the credential file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsEnrolment {
+    /// The chain the owner returned, PEM, leaf first ([`tls::CERT_FILE`]).
+    pub cert_path: PathBuf,
+    /// The private key, PKCS#8 PEM, mode 0600 ([`tls::KEY_FILE`]).
+    pub key_path: PathBuf,
+    /// The DNS names certified.
+    pub names: Vec<String>,
+    /// The addresses certified.
+    pub ips: Vec<IpAddr>,
+    /// SHA-256 of the key's DER SubjectPublicKeyInfo: the pin the owner recorded.
+    pub spki_sha256: [u8; 32],
 }
 
 /// Onboards the device: TO1 with the first rendezvous server of its credential's
@@ -433,7 +473,8 @@ struct Finished {
     owner: String,
 }
 
-/// Stores the new credential (unless reused) and says what happened.
+/// Stores the new credential (unless reused), then the TLS key `vouch.tls` enrolled, and says
+/// what happened.
 fn finish(
     credentials: &mut dyn CredentialStore,
     old: &DeviceCredential,
@@ -442,7 +483,7 @@ fn finish(
     let DeviceOutcome {
         credential,
         reused,
-        modules,
+        mut modules,
     } = *done.outcome;
     if !reused {
         credentials
@@ -453,6 +494,21 @@ fn finish(
                 source,
             })?;
     }
+    // TO2 is over and the credential stored: only now may the TLS key replace the old one.
+    let (tls, tls_problem) = match modules
+        .get_mut(tls::MODULE)
+        .and_then(|m| m.as_any_mut())
+        .and_then(|m| m.downcast_mut::<TlsEnrolDevice>())
+    {
+        None => (None, None),
+        Some(module) => match module.take_enrolled() {
+            Some(key) => match write_tls(credentials, &key) {
+                Ok(written) => (Some(written), None),
+                Err(why) => (None, Some(why)),
+            },
+            None => (None, module.problem().map(str::to_string)),
+        },
+    };
     Ok(OnboardOutcome {
         old_guid: old.guid,
         new_guid: credential.guid,
@@ -461,6 +517,34 @@ fn finish(
         owner: done.owner,
         credential,
         modules,
+        tls,
+        tls_problem,
+    })
+}
+
+/// Writes the enrolled key and chain beside the credential file, each atomically (mode 0600):
+/// the key first, then the chain. A failure between the two leaves the new key with the old
+/// chain, which a TLS server refuses to pair; the next onboarding enrols again.
+fn write_tls(
+    credentials: &dyn CredentialStore,
+    key: &tls::EnrolledKey,
+) -> Result<TlsEnrolment, String> {
+    let (Some(key_path), Some(cert_path)) = (
+        credentials.companion_path(tls::KEY_FILE),
+        credentials.companion_path(tls::CERT_FILE),
+    ) else {
+        return Err("the credential store keeps no files, so the TLS key was not kept".into());
+    };
+    crate::atomic_file::write(&key_path, key.key_pem.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", key_path.display()))?;
+    crate::atomic_file::write(&cert_path, key.chain_pem().as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", cert_path.display()))?;
+    Ok(TlsEnrolment {
+        cert_path,
+        key_path,
+        names: key.dns_names.clone(),
+        ips: key.ips.clone(),
+        spki_sha256: key.spki_sha256,
     })
 }
 
