@@ -30,12 +30,36 @@ enum Command {
     /// ranges only.
     #[command(subcommand)]
     Ca(CaCommand),
+    /// The TLS keys the devices enrolled at onboarding, as the owner pinned them.
+    #[command(subcommand)]
+    Pins(PinsCommand),
     /// Onboard a device on loopback from start to end and explain each step.
     Demo {
         /// Keep the demo's database and device files in this directory (a temporary one by
         /// default, removed at the end).
         #[arg(long, value_name = "DIR")]
         keep: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PinsCommand {
+    /// List the pins: each device's GUID, key SHA-256 (base64), names and addresses.
+    List {
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+    /// Write the pins out for a browser.
+    Export {
+        #[command(flatten)]
+        db: DatabaseArg,
+        /// spki-list: the value of Chromium's --ignore-certificate-errors-spki-list; pem: the
+        /// device certificates.
+        #[arg(long, value_enum, default_value = "spki-list")]
+        format: vouch_relying_party::pins::ExportFormat,
+        /// Where to write them (standard output by default).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -214,6 +238,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })?;
         }
         Command::Ca(command) => runtime()?.block_on(owner_ca_command(command))?,
+        Command::Pins(command) => runtime()?.block_on(pins_command(command))?,
         Command::Voucher(VoucherCommand::Import { db, file }) => {
             let ov = voucher_cmd::read_voucher(&file)?;
             runtime()?.block_on(async {
@@ -360,6 +385,32 @@ async fn owner_ca_command(command: CaCommand) -> anyhow::Result<()> {
         CaCommand::Export { db, format, out } => {
             let ca = stored(&db, OwnerCa::load(&open(&db).await?).await?)?;
             write_out(out.as_ref(), ca.export(format).as_bytes())?;
+        }
+    }
+    Ok(())
+}
+
+/// `vouch-rp pins …`.
+async fn pins_command(command: PinsCommand) -> anyhow::Result<()> {
+    use vouch_relying_party::pins;
+    match command {
+        PinsCommand::List { db } => {
+            let records = open(&db).await?.list_pins().await?;
+            if records.is_empty() {
+                println!("no pins in {}", db.database.display());
+            } else {
+                print!("{}", pins::describe(&records));
+            }
+        }
+        PinsCommand::Export { db, format, out } => {
+            let records = open(&db).await?.list_pins().await?;
+            if records.is_empty() {
+                anyhow::bail!(
+                    "no pins in {}: no device has enrolled a TLS key yet",
+                    db.database.display()
+                );
+            }
+            write_out(out.as_ref(), pins::export(&records, format).as_bytes())?;
         }
     }
     Ok(())
