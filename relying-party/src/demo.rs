@@ -20,9 +20,16 @@ use vouch_protocol::crypto::{CryptoProvider, RustCrypto, VerifyingKey};
 use vouch_protocol::types::{HashAlg, PublicKey};
 use vouch_protocol::voucher::OwnershipVoucher;
 
+use vouch_authenticator::page::{PAGE_MARKER, PageConfig, serve_page};
+
+use crate::owner_ca::OwnerCa;
+use crate::pinning;
 use crate::rendezvous::system_clock;
 use crate::server::{self, ServeOptions};
-use crate::store::{Store, StoreError};
+use crate::store::{SqliteStore, Store, StoreError};
+
+/// The DNS zone of the demo's owner CA.
+const ZONE: &str = "home.arpa";
 
 const C: RustCrypto = RustCrypto;
 
@@ -63,7 +70,9 @@ pub async fn run(keep: Option<PathBuf>) -> Result<ExitCode> {
     };
     match demo(&dir).await {
         Ok(()) => {
-            println!("\nEvery step held: the device is onboarded.");
+            println!(
+                "\nEvery step held: the device is onboarded and its page is reachable over pinned HTTPS."
+            );
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
@@ -78,9 +87,24 @@ async fn demo(dir: &Path) -> Result<()> {
 
     heading(1, "The relying party starts");
     let listen = "127.0.0.1:0".parse().context("loopback address")?;
-    let mut options = ServeOptions::all_in_one(dir.join("relying-party"), listen);
+    let database = dir.join("relying-party");
+    let mut options = ServeOptions::all_in_one(database.clone(), listen);
     options.to0_interval = None; // the hand-over after DI registers the device at once
-    let running = server::start(options).await?;
+    let sqlite: Arc<dyn Store> = Arc::new(
+        SqliteStore::open_dir(&database)
+            .await
+            .with_context(|| format!("opening the database in {}", database.display()))?,
+    );
+    // The owner CA the device's TLS certificate will come from (`vouch-rp ca init`).
+    let ca = match OwnerCa::load(sqlite.as_ref()).await? {
+        Some(ca) => ca,
+        None => {
+            let ca = OwnerCa::generate(ZONE, &["127.0.0.0/8".to_string()])?;
+            ca.save(sqlite.as_ref(), false, (system_clock())()).await?;
+            ca
+        }
+    };
+    let running = server::start_with_store(options, sqlite, system_clock()).await?;
     let store = running.store.clone();
     say(format!(
         "vouch-rp serves the manufacturer, rendezvous and owner roles at {}",
@@ -102,12 +126,18 @@ async fn demo(dir: &Path) -> Result<()> {
         running.device_ca.len(),
         short_hash(&running.device_ca)
     ));
-    let result = onboard_one(dir, &running.public_url, store.as_ref()).await;
+    say(format!(
+        "owner CA for browsers: names under {} and addresses in {}, SHA-256 {}",
+        ca.zone(),
+        ca.cidrs().join(", "),
+        short_hash(ca.cert_der())
+    ));
+    let result = onboard_one(dir, &running.public_url, store.as_ref(), &ca).await;
     running.stop().await;
     result
 }
 
-async fn onboard_one(dir: &Path, url: &str, store: &dyn Store) -> Result<()> {
+async fn onboard_one(dir: &Path, url: &str, store: &dyn Store, ca: &OwnerCa) -> Result<()> {
     let mut keys = FileKeyStore::new(dir.join("device/key.pem"));
     let mut credentials = FileCredentialStore::new(dir.join("device/credential.cbor"));
 
@@ -179,7 +209,7 @@ async fn onboard_one(dir: &Path, url: &str, store: &dyn Store) -> Result<()> {
     say(format!(
         "TO2 with the owner at {}: the owner proved the voucher (ProveOVHdr, every entry), the \
          device proved its key (ProveDevice), an ECDH key exchange set up an AES-GCM session, \
-         devmod went over ServiceInfo",
+         devmod and the TLS key enrolment (vouch.tls) went over ServiceInfo",
         outcome.owner
     ));
     say(format!(
@@ -211,6 +241,96 @@ async fn onboard_one(dir: &Path, url: &str, store: &dyn Store) -> Result<()> {
         Ok(_) => bail!("the voucher of the old GUID is still stored"),
         Err(e) => return Err(e.into()),
     }
+
+    heading(
+        6,
+        "The device's own web page, over HTTPS a browser can trust",
+    );
+    let Some(tls) = &outcome.tls else {
+        bail!(
+            "the device enrolled no TLS key in TO2: {}",
+            outcome
+                .tls_problem
+                .as_deref()
+                .unwrap_or("the owner did not ask")
+        );
+    };
+    let pin = store
+        .get_pin(stored_dc.guid)
+        .await
+        .context("the owner recorded no pin for the device")?
+        .pin;
+    if pin.spki_sha256 != tls.spki_sha256 {
+        bail!("the owner's pin is not the key the device holds");
+    }
+    let name = tls
+        .names
+        .first()
+        .context("the device's certificate names no host")?
+        .clone();
+    say(format!(
+        "in TO2 the device made a TLS key and the owner CA certified it for {name}"
+    ));
+    say(format!(
+        "the owner pinned it: SPKI SHA-256 {} (base64 {})",
+        hex::encode(pin.spki_sha256),
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, pin.spki_sha256)
+    ));
+    let page = serve_page(PageConfig {
+        listen: "127.0.0.1:0".parse().context("loopback address")?,
+        cert_chain_pem: std::fs::read_to_string(&tls.cert_path)
+            .with_context(|| format!("reading {}", tls.cert_path.display()))?,
+        key_pem: std::fs::read_to_string(&tls.key_path)
+            .with_context(|| format!("reading {}", tls.key_path.display()))?,
+        title: name.clone(),
+    })
+    .await?;
+    say(format!(
+        "the device serves its page at https://{name}:{}/ (here on 127.0.0.1)",
+        page.addr.port()
+    ));
+    let result = fetch_both(ca, &name, page.addr, pin.spki_sha256).await;
+    page.stop().await;
+    result
+}
+
+/// Fetches the device's page through the owner CA (names checked) and through the pin alone.
+async fn fetch_both(
+    ca: &OwnerCa,
+    name: &str,
+    addr: std::net::SocketAddr,
+    pin: [u8; 32],
+) -> Result<()> {
+    let url = format!("https://{name}:{}/", addr.port());
+    let by_ca = pinning::ca_client(ca.cert_der(), &[(name.to_string(), addr)])?;
+    let text = by_ca
+        .get(&url)
+        .send()
+        .await
+        .with_context(|| format!("fetching {url} with only the owner CA trusted"))?
+        .text()
+        .await?;
+    if !text.contains(PAGE_MARKER) {
+        bail!("the page fetched through the owner CA is not the device's");
+    }
+    say(format!(
+        "fetched {url} trusting only the owner CA: the device's page"
+    ));
+    let by_pin = pinning::pinned_client(pin)?;
+    let direct = format!("https://{addr}/");
+    let text = by_pin
+        .get(&direct)
+        .send()
+        .await
+        .with_context(|| format!("fetching {direct} through the pin"))?
+        .text()
+        .await?;
+    if !text.contains(PAGE_MARKER) {
+        bail!("the page fetched through the pin is not the device's");
+    }
+    say(format!(
+        "fetched {direct} accepting exactly the pinned key: the device's page"
+    ));
     Ok(())
 }
 

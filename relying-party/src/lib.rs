@@ -10,6 +10,7 @@ pub mod keys;
 pub mod manufacturer;
 pub mod owner;
 pub mod owner_ca;
+pub mod pinning;
 pub mod pins;
 pub mod rendezvous;
 pub mod server;

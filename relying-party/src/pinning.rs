@@ -131,8 +131,11 @@ pub fn pinned_client(pin: [u8; 32]) -> Result<reqwest::Client> {
 }
 
 /// An HTTP client that trusts only `ca_der` as root (the owner CA), with the usual name and
-/// validity checks.
-pub fn ca_client(ca_der: &[u8]) -> Result<reqwest::Client> {
+/// validity checks; `resolve` maps device names to addresses (a local name service stand-in).
+pub fn ca_client(
+    ca_der: &[u8],
+    resolve: &[(String, std::net::SocketAddr)],
+) -> Result<reqwest::Client> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     roots
@@ -143,7 +146,11 @@ pub fn ca_client(ca_der: &[u8]) -> Result<reqwest::Client> {
         .context("TLS protocol versions")?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder();
+    for (name, addr) in resolve {
+        builder = builder.resolve(name, *addr);
+    }
+    builder
         .tls_backend_preconfigured(tls)
         .timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())

@@ -24,7 +24,10 @@ fn demo_onboards_a_device_and_says_so() {
         "3. The voucher goes to its owner",
         "4. The device finds its owner (TO1) and is onboarded (TO2)",
         "5. What each side now holds",
-        "Every step held: the device is onboarded.",
+        "6. The device's own web page, over HTTPS a browser can trust",
+        "trusting only the owner CA: the device's page",
+        "accepting exactly the pinned key: the device's page",
+        "Every step held: the device is onboarded and its page is reachable over pinned HTTPS.",
     ] {
         assert!(text.contains(step), "missing {step:?} in:\n{text}");
     }

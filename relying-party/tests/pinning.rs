@@ -64,12 +64,14 @@ async fn the_pinned_key_is_reached_and_another_is_refused() {
     assert!(chain.contains("not the pinned one"), "{chain}");
 
     // A client that trusts a CA instead of the pin refuses the self-signed device.
-    let ca_only = ca_client(&impostor.cert_der).unwrap();
-    assert!(ca_only
-        .get(format!("https://127.0.0.1:{}/", good.addr.port()))
-        .send()
-        .await
-        .is_err());
+    let ca_only = ca_client(&impostor.cert_der, &[]).unwrap();
+    assert!(
+        ca_only
+            .get(format!("https://127.0.0.1:{}/", good.addr.port()))
+            .send()
+            .await
+            .is_err()
+    );
     good.stop().await;
     bad.stop().await;
 }
