@@ -12,6 +12,7 @@ pub mod owner;
 pub mod owner_ca;
 pub mod pinning;
 pub mod pins;
+pub mod proxy;
 pub mod rendezvous;
 pub mod server;
 pub mod store;

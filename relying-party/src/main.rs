@@ -61,6 +61,18 @@ enum PinsCommand {
         #[arg(long, short)]
         out: Option<PathBuf>,
     },
+    /// Record where a pinned device serves HTTPS, so that the owner can reach its page through
+    /// the pin (`/devices/GUID/`).
+    Endpoint {
+        #[command(flatten)]
+        db: DatabaseArg,
+        /// The device's GUID (32 hex digits).
+        #[arg(long)]
+        guid: String,
+        /// The device's https base URL, such as https://192.168.1.7:8443 (https only).
+        #[arg(long, value_name = "URL")]
+        url: String,
+    },
 }
 
 /// The database directory of `vouch-rp`.
@@ -411,6 +423,24 @@ async fn pins_command(command: PinsCommand) -> anyhow::Result<()> {
                 );
             }
             write_out(out.as_ref(), pins::export(&records, format).as_bytes())?;
+        }
+        PinsCommand::Endpoint { db, guid, url } => {
+            let guid = Guid::from_hex(&guid)
+                .map_err(|e| anyhow::anyhow!("{guid:?} is not a GUID (32 hex digits): {e}"))?;
+            let endpoint = vouch_relying_party::store::DeviceEndpoint::parse(&url)?;
+            match open(&db)
+                .await?
+                .set_device_endpoint(guid, &endpoint, now())
+                .await
+            {
+                Ok(()) => println!("device {guid} is reached at {endpoint}"),
+                Err(StoreError::NotFound(_)) => anyhow::bail!(
+                    "device {guid} has no pin in {}: only a device that enrolled a TLS key can \
+                     be reached through its pin",
+                    db.database.display()
+                ),
+                Err(e) => return Err(e.into()),
+            }
         }
     }
     Ok(())

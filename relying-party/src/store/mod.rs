@@ -176,6 +176,24 @@ pub trait Store: Send + Sync {
     /// Deletes the pin of `guid`.
     async fn delete_pin(&self, guid: Guid) -> Result<(), StoreError>;
 
+    // --- Device endpoints -----------------------------------------------------------------------
+
+    /// Records where the device `guid` serves HTTPS, replacing any earlier endpoint.
+    ///
+    /// Only a pinned device has an endpoint: without a pin the call fails with
+    /// [`StoreError::NotFound`]`(`[`Entity::Pin`]`)`. The endpoint stays when the pin is
+    /// replaced and goes with [`Store::delete_pin`].
+    async fn set_device_endpoint(
+        &self,
+        guid: Guid,
+        endpoint: &DeviceEndpoint,
+        now: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Where the device `guid` serves HTTPS; [`StoreError::NotFound`]`(`
+    /// [`Entity::DeviceEndpoint`]`)` when none was recorded.
+    async fn get_device_endpoint(&self, guid: Guid) -> Result<DeviceEndpoint, StoreError>;
+
     // --- Health ---------------------------------------------------------------------------------
 
     /// Succeeds when the backend answers a trivial query (for `/healthz`).
@@ -376,6 +394,90 @@ pub struct PinRecord {
     pub updated_at: i64,
 }
 
+/// Where a device serves HTTPS: an `https` origin (host and port, no path), parsed from a URL
+/// such as `https://192.168.1.7:8443`.
+///
+/// Only `https` is accepted: the owner reaches the device over TLS and checks its key against
+/// the pin, so a plain-HTTP endpoint would carry nothing that could be checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceEndpoint {
+    url: reqwest::Url,
+}
+
+impl DeviceEndpoint {
+    /// Parses an `https` base URL. Refused: another scheme, user information, a path other
+    /// than `/`, a query or a fragment.
+    pub fn parse(url: &str) -> Result<Self, InvalidEndpoint> {
+        let refuse = |why: &str| InvalidEndpoint(format!("{url:?}: {why}"));
+        let parsed = reqwest::Url::parse(url).map_err(|e| refuse(&e.to_string()))?;
+        if parsed.scheme() != "https" {
+            return Err(refuse(
+                "only https endpoints are accepted (the device's key is checked over TLS)",
+            ));
+        }
+        if parsed.host().is_none() {
+            return Err(refuse("no host"));
+        }
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(refuse("user information is not accepted"));
+        }
+        if !matches!(parsed.path(), "" | "/") || parsed.query().is_some() {
+            return Err(refuse(
+                "a base URL has no path or query: give only https://host[:port]",
+            ));
+        }
+        if parsed.fragment().is_some() {
+            return Err(refuse("a base URL has no fragment"));
+        }
+        Ok(Self { url: parsed })
+    }
+
+    /// The host as the URL writes it: a lower-case DNS name, an IPv4 address, or an IPv6
+    /// address in brackets.
+    pub fn host(&self) -> &str {
+        // `parse` refused URLs without a host.
+        self.url.host_str().unwrap_or_default()
+    }
+
+    /// The host's IP address, when the host is one rather than a DNS name.
+    pub fn ip(&self) -> Option<IpAddr> {
+        let host = self.host();
+        let unbracketed = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        unbracketed.parse().ok()
+    }
+
+    /// The port (443 when the URL names none).
+    pub fn port(&self) -> u16 {
+        self.url.port_or_known_default().unwrap_or(443)
+    }
+
+    /// The origin as text, `https://host[:port]` (no trailing slash; no port when it is 443).
+    pub fn as_origin(&self) -> String {
+        self.url.origin().ascii_serialization()
+    }
+}
+
+impl fmt::Display for DeviceEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.as_origin())
+    }
+}
+
+/// Why [`DeviceEndpoint::parse`] refused a URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvalidEndpoint(String);
+
+impl fmt::Display for InvalidEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "not a device endpoint: {}", self.0)
+    }
+}
+
+impl StdError for InvalidEndpoint {}
+
 /// SHA-256 of a public key's CBOR encoding: how the store names owner keys in listings.
 pub fn key_fingerprint(public_key_cbor: &[u8]) -> [u8; 32] {
     Sha256::digest(public_key_cbor).into()
@@ -402,6 +504,8 @@ pub enum Entity {
     Setting,
     /// A device's TLS key pin.
     Pin,
+    /// Where a device serves HTTPS.
+    DeviceEndpoint,
 }
 
 impl fmt::Display for Entity {
@@ -413,6 +517,7 @@ impl fmt::Display for Entity {
             Entity::Session => "session",
             Entity::Setting => "setting",
             Entity::Pin => "TLS pin",
+            Entity::DeviceEndpoint => "device endpoint",
         })
     }
 }

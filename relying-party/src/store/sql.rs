@@ -108,3 +108,13 @@ pub(super) const LIST_PINS: &str = "SELECT guid, spki_sha256, cert, dns_names, i
      webtransport_sha256, created_at, updated_at FROM pins ORDER BY guid";
 
 pub(super) const DELETE_PIN: &str = "DELETE FROM pins WHERE guid = $1";
+
+// --- device endpoints ---
+
+/// Inserts or replaces a device's endpoint, only when the device has a pin (no row otherwise).
+/// The SELECT has a WHERE clause, which SQLite needs to read `ON CONFLICT` as an upsert.
+pub(super) const UPSERT_DEVICE_ENDPOINT: &str = "INSERT INTO device_endpoints \
+     (guid, url, updated_at) SELECT guid, $2, $3 FROM pins WHERE guid = $1 \
+     ON CONFLICT (guid) DO UPDATE SET url = excluded.url, updated_at = excluded.updated_at";
+
+pub(super) const SELECT_DEVICE_ENDPOINT: &str = "SELECT url FROM device_endpoints WHERE guid = $1";

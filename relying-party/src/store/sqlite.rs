@@ -13,8 +13,8 @@ use vouch_protocol::types::Guid;
 use zeroize::Zeroizing;
 
 use super::{
-    Entity, OnExisting, OwnerKey, OwnerKeyInfo, Pin, PinRecord, Registration, Session, Store,
-    StoreError, VoucherBytes, VoucherSummary, key_fingerprint, sql, token_hash,
+    DeviceEndpoint, Entity, OnExisting, OwnerKey, OwnerKeyInfo, Pin, PinRecord, Registration,
+    Session, Store, StoreError, VoucherBytes, VoucherSummary, key_fingerprint, sql, token_hash,
 };
 
 /// The migrations in `relying-party/migrations/`, embedded at build time.
@@ -549,6 +549,32 @@ impl Store for SqliteStore {
             .execute(&self.pool)
             .await?;
         changed_one(done.rows_affected(), Entity::Pin)
+    }
+
+    async fn set_device_endpoint(
+        &self,
+        guid: Guid,
+        endpoint: &DeviceEndpoint,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(sql::UPSERT_DEVICE_ENDPOINT)
+            .bind(guid.as_bytes().as_slice())
+            .bind(endpoint.as_origin())
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        // No row: the device has no pin.
+        changed_one(done.rows_affected(), Entity::Pin)
+    }
+
+    async fn get_device_endpoint(&self, guid: Guid) -> Result<DeviceEndpoint, StoreError> {
+        let row = sqlx::query(sql::SELECT_DEVICE_ENDPOINT)
+            .bind(guid.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound(Entity::DeviceEndpoint))?;
+        let url: String = row.try_get("url")?;
+        DeviceEndpoint::parse(&url).map_err(|e| corrupt(format!("device_endpoints.url: {e}")))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
