@@ -11,13 +11,11 @@
 
 mod browser;
 
-use std::fs;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use browser::{Chromium, Tab, resolve_to_loopback};
+use browser::{Chromium, ManagedPolicy, Tab, resolve_to_loopback};
 use der::{Decode as _, Encode as _};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, GeneralSubtree, IsCa,
@@ -202,57 +200,6 @@ async fn chromium_accepts_the_pinned_key_and_refuses_another_key_for_the_same_na
     browser.close().await;
     device.stop().await;
     other.stop().await;
-}
-
-/// Where Chromium on Linux reads the policies an administrator imposes.
-const MANAGED_POLICY_DIR: &str = "/etc/chromium/policies/managed";
-
-/// A managed-policy file for Chromium, removed when dropped (a failed assertion included).
-///
-/// Every Chromium on the machine reads the policy directory, and two files setting the same
-/// policy do not add up: the guard holds an exclusive lock for its whole life, so that two
-/// test processes never have their policies there at the same time.
-struct ManagedPolicy {
-    path: PathBuf,
-    _lock: fs::File,
-}
-
-impl ManagedPolicy {
-    fn install(policy: &serde_json::Value) -> Self {
-        let lock_path = std::env::temp_dir().join("vouch-chromium-policy.lock");
-        let lock = fs::File::create(&lock_path)
-            .unwrap_or_else(|e| panic!("cannot create {}: {e}", lock_path.display()));
-        lock.lock()
-            .unwrap_or_else(|e| panic!("cannot lock {}: {e}", lock_path.display()));
-        let dir = Path::new(MANAGED_POLICY_DIR);
-        let unwritable = |e: std::io::Error| -> ! {
-            panic!(
-                "cannot write Chromium's managed policy in {MANAGED_POLICY_DIR} ({e}): the \
-                 owner-CA browser test needs that directory to be writable, as it is for root \
-                 (scripts/test runs as root in CI)"
-            )
-        };
-        fs::create_dir_all(dir).unwrap_or_else(|e| unwritable(e));
-        // Under the lock, a policy file of ours can only be a leftover of a killed run.
-        if let Ok(entries) = fs::read_dir(dir) {
-            for entry in entries.flatten() {
-                let name = entry.file_name();
-                let name = name.to_string_lossy();
-                if name.starts_with("vouch-test-") && name.ends_with(".json") {
-                    let _ = fs::remove_file(entry.path());
-                }
-            }
-        }
-        let path = dir.join(format!("vouch-test-{}.json", std::process::id()));
-        fs::write(&path, policy.to_string()).unwrap_or_else(|e| unwritable(e));
-        Self { path, _lock: lock }
-    }
-}
-
-impl Drop for ManagedPolicy {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

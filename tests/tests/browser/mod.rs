@@ -9,6 +9,9 @@
 //! [`Chromium::close`], and killed when dropped (a failed assertion included); its profile
 //! directory goes with it.
 //!
+//! [`ManagedPolicy`] gives a test Chromium's managed-policy directory to itself, for policies
+//! such as `CACertificatesWithConstraints` that only an administrator can set.
+//!
 //! `chromium` must be on `PATH`: the test script installs it. A missing browser fails the test,
 //! it does not skip it.
 
@@ -335,4 +338,87 @@ async fn wait_for_endpoint(child: &mut Child, profile: &Path) -> Result<String, 
 
 fn read_log(path: &Path) -> String {
     fs::read_to_string(path).unwrap_or_else(|e| format!("(unreadable: {e})"))
+}
+
+/// Where Chromium on Linux reads the policies an administrator imposes.
+pub const MANAGED_POLICY_DIR: &str = "/etc/chromium/policies/managed";
+
+/// This process's managed-policy file for Chromium, and the exclusive use of the policy
+/// directory; the file is removed when dropped (a failed assertion included).
+///
+/// Every Chromium on the machine reads the policy directory, and two files setting the same
+/// policy do not add up: the guard holds an exclusive lock for its whole life, so that two
+/// tests (in one process or several) never have their policies there at the same time, and a
+/// test holding it with no file written knows that no test policy is in force.
+pub struct ManagedPolicy {
+    path: PathBuf,
+    _lock: fs::File,
+}
+
+impl ManagedPolicy {
+    /// Waits for the exclusive use of the policy directory and clears it of test policies
+    /// (leftovers of a killed run); writes nothing. [`ManagedPolicy::path`] is where this
+    /// process's policy file goes.
+    pub fn lock() -> Self {
+        let lock_path = std::env::temp_dir().join("vouch-chromium-policy.lock");
+        let lock = fs::File::create(&lock_path)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", lock_path.display()));
+        lock.lock()
+            .unwrap_or_else(|e| panic!("cannot lock {}: {e}", lock_path.display()));
+        let dir = Path::new(MANAGED_POLICY_DIR);
+        fs::create_dir_all(dir).unwrap_or_else(|e| unwritable(e));
+        // Under the lock, a policy file of ours can only be a leftover of a killed run.
+        if let Ok(entries) = fs::read_dir(dir) {
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                if name.starts_with("vouch-test-") && name.ends_with(".json") {
+                    let _ = fs::remove_file(entry.path());
+                }
+            }
+        }
+        let path = dir.join(format!("vouch-test-{}.json", std::process::id()));
+        Self { path, _lock: lock }
+    }
+
+    /// Takes the policy directory ([`ManagedPolicy::lock`]) and writes `policy` there.
+    pub fn install(policy: &Value) -> Self {
+        let installed = Self::lock();
+        installed.write(policy);
+        installed
+    }
+
+    /// Where this process's policy file goes, for a program that writes it itself.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes `policy` as this process's policy file, replacing any before it.
+    pub fn write(&self, policy: &Value) {
+        fs::write(&self.path, policy.to_string()).unwrap_or_else(|e| unwritable(e));
+    }
+
+    /// Removes this process's policy file, keeping the directory locked: until the guard is
+    /// dropped, no test policy is in force for a browser started from now on.
+    pub fn remove(&self) {
+        match fs::remove_file(&self.path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => panic!("cannot remove {}: {e}", self.path.display()),
+        }
+    }
+}
+
+impl Drop for ManagedPolicy {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+fn unwritable(e: std::io::Error) -> ! {
+    panic!(
+        "cannot write Chromium's managed policy in {MANAGED_POLICY_DIR} ({e}): the owner-CA \
+         browser tests need that directory to be writable, as it is for root (scripts/test runs \
+         as root in CI)"
+    )
 }
