@@ -26,7 +26,7 @@ use crate::owner_ca::OwnerCa;
 use crate::pinning;
 use crate::rendezvous::system_clock;
 use crate::server::{self, ServeOptions};
-use crate::store::{SqliteStore, Store, StoreError};
+use crate::store::{DeviceEndpoint, SqliteStore, Store, StoreError};
 
 /// The DNS zone of the demo's owner CA.
 const ZONE: &str = "home.arpa";
@@ -90,6 +90,7 @@ async fn demo(dir: &Path) -> Result<()> {
     let database = dir.join("relying-party");
     let mut options = ServeOptions::all_in_one(database.clone(), listen);
     options.to0_interval = None; // the hand-over after DI registers the device at once
+    options.device_proxy = true; // loopback only: nobody else reaches this server
     let sqlite: Arc<dyn Store> = Arc::new(
         SqliteStore::open_dir(&database)
             .await
@@ -289,9 +290,43 @@ async fn onboard_one(dir: &Path, url: &str, store: &dyn Store, ca: &OwnerCa) -> 
         "the device serves its page at https://{name}:{}/ (here on 127.0.0.1)",
         page.addr.port()
     ));
-    let result = fetch_both(ca, &name, page.addr, pin.spki_sha256).await;
+    let mut result = fetch_both(ca, &name, page.addr, pin.spki_sha256).await;
+    if result.is_ok() {
+        result = through_proxy(store, url, stored_dc.guid, page.addr).await;
+    }
     page.stop().await;
     result
+}
+
+/// Fetches the device's page through the relying party's pinning proxy.
+async fn through_proxy(
+    store: &dyn Store,
+    rp_url: &str,
+    guid: vouch_protocol::types::Guid,
+    device: std::net::SocketAddr,
+) -> Result<()> {
+    let endpoint = DeviceEndpoint::parse(&format!("https://{device}"))
+        .map_err(|e| anyhow::anyhow!("the device's address: {e}"))?;
+    store
+        .set_device_endpoint(guid, &endpoint, (system_clock())())
+        .await?;
+    let url = format!("{rp_url}/devices/{guid}/");
+    let response = reqwest::Client::builder()
+        .no_proxy()
+        .build()?
+        .get(&url)
+        .send()
+        .await
+        .with_context(|| format!("fetching {url}"))?;
+    let status = response.status();
+    let text = response.text().await?;
+    if !status.is_success() || !text.contains(PAGE_MARKER) {
+        bail!("the pinning proxy did not return the device's page ({status}): {text}");
+    }
+    say(format!(
+        "fetched {url}: the relying party's proxy reached the device, accepting only its pinned key"
+    ));
+    Ok(())
 }
 
 /// Fetches the device's page through the owner CA (names checked) and through the pin alone.

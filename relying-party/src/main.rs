@@ -87,6 +87,11 @@ struct DatabaseArg {
 struct ServeArgs {
     #[command(flatten)]
     db: DatabaseArg,
+    /// Serve the pinned devices' pages at /devices/{guid}/ through the pinning proxy (owner
+    /// role; set each device's address with `vouch-rp pins endpoint`). It has no access
+    /// control yet: turn it on only where whoever reaches this server may see those pages.
+    #[arg(long)]
+    device_proxy: bool,
     /// The address to listen on; port 0 picks a free port (printed on start).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: std::net::SocketAddr,
@@ -462,6 +467,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         extend_to,
         to0_interval: Some(std::time::Duration::from_secs(args.to0_interval.max(1))),
         to0_wait_seconds: args.to0_wait,
+        device_proxy: args.device_proxy,
     })
     .await?;
     // Scripts and tests read the address from this line.

@@ -141,6 +141,10 @@ pub struct ServeOptions {
     pub to0_interval: Option<Duration>,
     /// How long the owner asks the rendezvous server to keep a registration.
     pub to0_wait_seconds: u32,
+    /// Serve the device pages the owner pinned at `/devices/{guid}/…` (the pinning proxy,
+    /// [`crate::proxy`]). Off by default: the proxy has no access control of its own yet, so
+    /// turn it on only where whoever reaches this server may see the devices' pages.
+    pub device_proxy: bool,
 }
 
 impl ServeOptions {
@@ -155,6 +159,7 @@ impl ServeOptions {
             extend_to: Vec::new(),
             to0_interval: Some(Duration::from_secs(60)),
             to0_wait_seconds: 3600,
+            device_proxy: false,
         }
     }
 }
@@ -298,7 +303,10 @@ pub async fn start_with_store(
         }
         dispatch.manufacturer = Some(manufacturer);
     }
-    let app = fdo_http::router(Arc::new(dispatch), fdo_http::DEFAULT_MAX_BODY);
+    let mut app = fdo_http::router(Arc::new(dispatch), fdo_http::DEFAULT_MAX_BODY);
+    if options.roles.owner && options.device_proxy {
+        app = app.merge(crate::proxy::routes(store.clone()));
+    }
 
     let (shutdown, mut stopped) = watch::channel(false);
     let mut tasks = Vec::new();

@@ -27,6 +27,7 @@ fn demo_onboards_a_device_and_says_so() {
         "6. The device's own web page, over HTTPS a browser can trust",
         "trusting only the owner CA: the device's page",
         "accepting exactly the pinned key: the device's page",
+        "the relying party's proxy reached the device, accepting only its pinned key",
         "Every step held: the device is onboarded and its page is reachable over pinned HTTPS.",
     ] {
         assert!(text.contains(step), "missing {step:?} in:\n{text}");
