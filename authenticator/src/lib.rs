@@ -7,6 +7,9 @@
 //! * [`onboard`](mod@onboard) — the device's side of DI ([`initialize`]) and of TO1 and TO2
 //!   ([`onboard()`]), pumped through a transport and writing the stores.
 //! * [`page`] — the device's local HTTPS page ([`serve_page`](page::serve_page)).
+//! * [`webtransport`] — the device's WebTransport server for the browser's certificate-hash pin
+//!   ([`serve_webtransport`](webtransport::serve_webtransport)) and the signed report of each
+//!   new certificate's hash to the owner.
 //!
 //! The onboarding state machines live, sans-IO, in [`vouch_protocol`]; this crate supplies the
 //! stores they read and update and the transport that carries their messages. Both stores write
@@ -19,6 +22,7 @@ pub mod key_store;
 pub mod onboard;
 pub mod page;
 pub mod transport;
+pub mod webtransport;
 
 use std::fmt;
 use std::io;
@@ -30,6 +34,29 @@ pub use onboard::{
     DiOptions, OnboardError, OnboardOptions, OnboardOutcome, initialize, onboard, rv_targets,
 };
 pub use transport::{HttpTransport, Response, Transport, TransportError};
+
+/// The file, beside the credential, where `vouch-device onboard` records the owner it was
+/// onboarded by: the base URL the device's later reports (WebTransport certificate hashes,
+/// certificate renewal) go to.
+pub const OWNER_URL_FILE: &str = "owner-url";
+
+/// Records `url` as the device's owner in `path` (atomically, like the stores).
+pub fn write_owner_url(path: &std::path::Path, url: &str) -> io::Result<()> {
+    atomic_file::write(path, format!("{url}\n").as_bytes())
+}
+
+/// The owner URL recorded in `path` by [`write_owner_url`].
+pub fn read_owner_url(path: &std::path::Path) -> io::Result<String> {
+    let text = std::fs::read_to_string(path)?;
+    let url = text.trim();
+    if url.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} names no owner", path.display()),
+        ));
+    }
+    Ok(url.to_owned())
+}
 
 /// A credential or key store failed.
 #[derive(Debug)]

@@ -353,6 +353,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     outcome.owner
                 ),
             }
+            let owner_file = credential.with_file_name(vouch_authenticator::OWNER_URL_FILE);
+            match vouch_authenticator::write_owner_url(&owner_file, &outcome.owner) {
+                Ok(()) => println!("owner URL         {}", owner_file.display()),
+                Err(e) => eprintln!(
+                    "vouch-device: warning: cannot record the owner in {}: {e}",
+                    owner_file.display()
+                ),
+            }
             println!("old GUID          {}", outcome.old_guid);
             if outcome.reused {
                 println!(

@@ -1,0 +1,242 @@
+//! The WebTransport server against wtransport's own client pinning the certificate hash, as a
+//! browser does; the certificate checks; the rotation report's HTTP form.
+
+use std::net::SocketAddr;
+
+use vouch_protocol::crypto::test::SeededRng;
+use vouch_protocol::crypto::{RustCrypto, SigningKey};
+use vouch_protocol::types::{PkEnc, PkType};
+use wtransport::tls::Sha256Digest;
+use wtransport::{ClientConfig, Endpoint};
+
+use super::*;
+
+const DAY: u64 = 86_400;
+
+fn loopback() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+fn names() -> Vec<String> {
+    vec!["127.0.0.1".to_owned()]
+}
+
+/// Opens a session to `addr` pinning `hash`, sends `message` on a bidirectional stream and
+/// returns what came back.
+async fn ping(addr: SocketAddr, hash: [u8; 32], message: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let config = ClientConfig::builder()
+        .with_bind_default()
+        .with_server_certificate_hashes([Sha256Digest::new(hash)])
+        .build();
+    let connection = Endpoint::client(config)?
+        .connect(format!("https://{addr}/"))
+        .await?;
+    let (mut send, mut recv) = connection.open_bi().await?.await?;
+    send.write_all(message).await?;
+    send.finish().await?;
+    let mut echoed = Vec::new();
+    let mut buf = [0u8; 1024];
+    while let Some(n) = recv.read(&mut buf).await? {
+        echoed.extend_from_slice(&buf[..n]);
+    }
+    Ok(echoed)
+}
+
+#[tokio::test]
+async fn a_pinned_client_gets_its_stream_echoed_and_another_hash_fails() {
+    let certificate = WtCertificate::generate(&names()).unwrap();
+    let hash = certificate.sha256();
+    assert_eq!(hash, <[u8; 32]>::from(Sha256::digest(certificate.der())));
+    assert_eq!(
+        certificate.not_after() - certificate.not_before(),
+        MAX_VALIDITY_SECS
+    );
+    let server = serve_webtransport(WtConfig {
+        listen: loopback(),
+        certificate,
+    })
+    .await
+    .unwrap();
+    assert_ne!(server.addr.port(), 0);
+    assert_eq!(server.cert_sha256, hash);
+
+    let echoed = ping(server.addr, hash, b"ping").await.unwrap();
+    assert_eq!(echoed, b"ping");
+    // Larger than one read: echoed whole, in order.
+    let long: Vec<u8> = (0..20_000u32).map(|i| i as u8).collect();
+    assert_eq!(ping(server.addr, hash, &long).await.unwrap(), long);
+
+    let mut wrong = hash;
+    wrong[0] ^= 1;
+    assert!(ping(server.addr, wrong, b"ping").await.is_err());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn datagrams_are_echoed() {
+    let certificate = WtCertificate::generate(&names()).unwrap();
+    let hash = certificate.sha256();
+    let server = serve_webtransport(WtConfig {
+        listen: loopback(),
+        certificate,
+    })
+    .await
+    .unwrap();
+    let config = ClientConfig::builder()
+        .with_bind_default()
+        .with_server_certificate_hashes([Sha256Digest::new(hash)])
+        .build();
+    let connection = Endpoint::client(config)
+        .unwrap()
+        .connect(format!("https://{}/", server.addr))
+        .await
+        .unwrap();
+    connection.send_datagram(b"dgram").unwrap();
+    let back = tokio::time::timeout(Duration::from_secs(10), connection.receive_datagram())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&back.payload()[..], b"dgram");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_stopped_server_answers_no_more() {
+    let certificate = WtCertificate::generate(&names()).unwrap();
+    let hash = certificate.sha256();
+    let server = serve_webtransport(WtConfig {
+        listen: loopback(),
+        certificate,
+    })
+    .await
+    .unwrap();
+    let addr = server.addr;
+    server.stop().await;
+    let attempt = tokio::time::timeout(Duration::from_secs(20), ping(addr, hash, b"ping")).await;
+    assert!(!matches!(attempt, Ok(Ok(_))), "{attempt:?}");
+}
+
+#[test]
+fn a_certificate_valid_for_more_than_fourteen_days_is_refused() {
+    let now = unix_now().unwrap();
+    let err = WtCertificate::generate_valid(&names(), now - DAY, now + 14 * DAY)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("14 days at most"), "{err}");
+    // Exactly 14 days is what browsers accept.
+    WtCertificate::generate_valid(&names(), now - DAY, now + 13 * DAY).unwrap();
+}
+
+#[test]
+fn a_certificate_of_another_key_type_is_refused() {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
+    let mut params = rcgen::CertificateParams::new(names()).unwrap();
+    let now = unix_now().unwrap();
+    params.not_before = offset_date_time(now).unwrap();
+    params.not_after = offset_date_time(now + DAY).unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let err = WtCertificate::from_der(cert.der().to_vec(), key.serialize_der())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not ECDSA P-256"), "{err}");
+}
+
+#[tokio::test]
+async fn an_expired_certificate_or_a_foreign_key_does_not_start() {
+    let now = unix_now().unwrap();
+    let expired = WtCertificate::generate_valid(&names(), now - 3 * DAY, now - DAY).unwrap();
+    let err = serve_webtransport(WtConfig {
+        listen: loopback(),
+        certificate: expired,
+    })
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("not valid now"), "{err}");
+
+    let a = WtCertificate::generate(&names()).unwrap();
+    let b = WtCertificate::generate(&names()).unwrap();
+    let mixed = WtCertificate::from_der(a.der().to_vec(), b.key_pkcs8_der.to_vec()).unwrap();
+    let err = serve_webtransport(WtConfig {
+        listen: loopback(),
+        certificate: mixed,
+    })
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("does not fit"), "{err}");
+}
+
+/// A one-shot HTTP server on loopback that answers `status` and hands back the request.
+async fn one_request(status: &'static str) -> (String, tokio::task::JoinHandle<Vec<u8>>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind(loopback()).await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let handle = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut request = Vec::new();
+        let mut buf = [0u8; 4096];
+        // Headers, then as many body bytes as Content-Length says.
+        loop {
+            let n = stream.read(&mut buf).await.unwrap();
+            assert_ne!(n, 0, "the client closed early");
+            request.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&request).to_ascii_lowercase();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let length: usize = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map_or(0, |v| v.trim().parse().unwrap());
+                if request.len() >= end + 4 + length {
+                    break;
+                }
+            }
+        }
+        let answer =
+            format!("HTTP/1.1 {status}\r\ncontent-length: 4\r\nconnection: close\r\n\r\nnope");
+        stream.write_all(answer.as_bytes()).await.unwrap();
+        request
+    });
+    (base, handle)
+}
+
+#[tokio::test]
+async fn the_report_is_posted_signed_to_the_device_path() {
+    let key = SigningKey::generate(PkType::SECP256R1, &mut SeededRng::new(b"device")).unwrap();
+    let guid = Guid([7; 16]);
+    let (base, server) = one_request("204 No Content").await;
+    let not_after = unix_now().unwrap() + DAY;
+    report_rotation(&format!("{base}/"), guid, [9; 32], not_after, &key)
+        .await
+        .unwrap();
+    let request = server.await.unwrap();
+    let end = request.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&request[..end]);
+    assert!(
+        head.starts_with(&format!("POST /devices/{guid}/webtransport-hash HTTP/1.1")),
+        "{head}"
+    );
+    assert!(head.contains("application/cose"), "{head}");
+    let verified = WtRotation::verify(
+        &request[end + 4..],
+        &RustCrypto,
+        &key.public_key(PkEnc::X509).unwrap(),
+        guid,
+        unix_now().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(verified.rotation().successor_cert_sha256, [9; 32]);
+    assert_eq!(verified.rotation().not_after, not_after);
+}
+
+#[tokio::test]
+async fn a_refused_report_is_an_error_naming_the_status() {
+    let key = SigningKey::generate(PkType::SECP256R1, &mut SeededRng::new(b"device")).unwrap();
+    let (base, server) = one_request("403 Forbidden").await;
+    let err = report_rotation(&base, Guid([7; 16]), [9; 32], 1, &key)
+        .await
+        .unwrap_err()
+        .to_string();
+    server.await.unwrap();
+    assert!(err.contains("403"), "{err}");
+}
