@@ -10,6 +10,8 @@
 //! * [`webtransport`] — the device's WebTransport server for the browser's certificate-hash pin
 //!   ([`serve_webtransport`](webtransport::serve_webtransport)) and the signed report of each
 //!   new certificate's hash to the owner.
+//! * [`renew`](mod@renew) — a fresh TLS key certified by the owner CA, asked for with a request
+//!   signed by the attestation key ([`renew::renew`], `vouch-device renew`).
 //!
 //! The onboarding state machines live, sans-IO, in [`vouch_protocol`]; this crate supplies the
 //! stores they read and update and the transport that carries their messages. Both stores write
@@ -21,6 +23,7 @@ pub mod credential_store;
 pub mod key_store;
 pub mod onboard;
 pub mod page;
+pub mod renew;
 pub mod transport;
 pub mod webtransport;
 

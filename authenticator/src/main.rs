@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use vouch_authenticator::onboard::tls::{CERT_FILE, KEY_FILE};
 use vouch_authenticator::onboard::{
     DiOptions, ModulesFactory, OnboardError, OnboardOptions, Progress, TlsEnrolOptions,
     default_devmod, default_modules,
@@ -113,6 +114,33 @@ enum Command {
         #[arg(long, value_name = "T", default_value = "vouch device")]
         title: String,
     },
+    /// Renew the device's TLS certificate: a fresh TLS key, certified by the owner for the
+    /// names it pinned at onboarding, asked for with a request signed by the attestation key.
+    /// The key and certificate files are replaced only once the owner has certified the key.
+    Renew {
+        /// The credential file (for the device's GUID).
+        #[arg(long, default_value = DEFAULT_CREDENTIAL)]
+        credential: PathBuf,
+        /// The attestation key file.
+        #[arg(long, default_value = DEFAULT_KEY)]
+        key: PathBuf,
+        /// The owner's base URL (default: the one onboarding recorded in `owner-url` beside
+        /// the credential). A plain http:// URL other than loopback is used only when named
+        /// here.
+        #[arg(long, value_name = "URL")]
+        owner: Option<String>,
+        /// Where the certificate chain goes (default: `tls-cert.pem` beside the credential,
+        /// which is what `serve` reads by default).
+        #[arg(long, value_name = "FILE")]
+        cert: Option<PathBuf>,
+        /// Where the new TLS key goes (default: `tls-key.pem` beside the credential).
+        #[arg(long, value_name = "FILE")]
+        tls_key: Option<PathBuf>,
+        /// PEM file of the root certificates an https:// owner must chain to (default: the
+        /// WebPKI roots).
+        #[arg(long, value_name = "FILE")]
+        ca: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -129,6 +157,8 @@ enum Failure {
     Local(anyhow::Error),
     /// A server's refusal or absence: exit 1.
     Remote(OnboardError),
+    /// A server's refusal or absence, outside FDO (renewal): exit 1.
+    Refused(String),
 }
 
 impl From<anyhow::Error> for Failure {
@@ -252,6 +282,70 @@ async fn stop_signal() -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot listen for Ctrl-C: {e}"))
 }
 
+/// `vouch-device renew`: the logic is in [`vouch_authenticator::renew`].
+fn renew(
+    credential: &Path,
+    key: &Path,
+    owner: Option<String>,
+    cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    ca: Option<&Path>,
+) -> Result<(), Failure> {
+    use vouch_authenticator::renew::{self, RenewOptions};
+    let named = owner.is_some();
+    let owner_url = match owner {
+        Some(url) => url,
+        None => {
+            let file = credential.with_file_name(vouch_authenticator::OWNER_URL_FILE);
+            vouch_authenticator::read_owner_url(&file).map_err(|e| {
+                anyhow::anyhow!(
+                    "no owner URL: cannot read {} ({e}); onboard first or pass --owner URL",
+                    file.display()
+                )
+            })?
+        }
+    };
+    let plain_http = owner_url
+        .get(..7)
+        .is_some_and(|s| s.eq_ignore_ascii_case("http://"));
+    if named && plain_http {
+        // Named on the command line by a person: that is a knowing choice.
+        eprintln!(
+            "vouch-device: note: renewal over plain http://: the signed request and the \
+             certificate travel unencrypted"
+        );
+    }
+    let options = RenewOptions {
+        owner_url,
+        tls_roots: tls_roots(ca)?,
+        danger_allow_plain_http: named && plain_http,
+        cert_path: cert.unwrap_or_else(|| credential.with_file_name(CERT_FILE)),
+        key_path: tls_key.unwrap_or_else(|| credential.with_file_name(KEY_FILE)),
+        timeout: renew::DEFAULT_TIMEOUT,
+    };
+    let credentials = FileCredentialStore::new(credential);
+    let mut keys = FileKeyStore::new(key);
+    let renewed = runtime()?
+        .block_on(renew::renew(&credentials, &mut keys, &options))
+        .map_err(|e| {
+            if e.is_local() {
+                Failure::Local(e.into())
+            } else {
+                Failure::Refused(e.to_string())
+            }
+        })?;
+    println!("certificate renewed by the owner at {}", renewed.url);
+    println!("GUID              {}", renewed.guid);
+    println!(
+        "TLS key SHA-256   {} (SubjectPublicKeyInfo)",
+        hex_string(&renewed.spki_sha256)
+    );
+    println!("valid until       {}", renewed.not_after);
+    println!("TLS certificate   {}", renewed.cert_path.display());
+    println!("TLS key           {}", renewed.key_path.display());
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Serve {
@@ -261,6 +355,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
             title,
         } => Ok(serve(&cert, &key, listen, title)?),
         Command::Show { credential } => show(&credential),
+        Command::Renew {
+            credential,
+            key,
+            owner,
+            cert,
+            tls_key,
+            ca,
+        } => renew(&credential, &key, owner, cert, tls_key, ca.as_deref()),
         Command::Di {
             manufacturer,
             credential,
@@ -401,6 +503,10 @@ fn main() -> ExitCode {
         Err(Failure::Local(e)) => {
             eprintln!("vouch-device: {e:#}");
             ExitCode::from(2)
+        }
+        Err(Failure::Refused(e)) => {
+            eprintln!("vouch-device: {e}");
+            ExitCode::from(1)
         }
         Err(Failure::Remote(e)) => {
             eprintln!("vouch-device: {e}");

@@ -152,7 +152,7 @@ pub enum TlsRoots {
 }
 
 impl TlsRoots {
-    fn into_store(self) -> rustls::RootCertStore {
+    pub(crate) fn into_store(self) -> rustls::RootCertStore {
         match self {
             Self::WebPki => rustls::RootCertStore {
                 roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
@@ -277,7 +277,7 @@ impl HttpTransportBuilder {
 }
 
 /// True for `localhost` and loopback addresses (127.0.0.0/8, ::1).
-fn is_loopback(url: &Url) -> bool {
+pub(crate) fn is_loopback(url: &Url) -> bool {
     let Some(host) = url.host_str() else {
         return false;
     };
