@@ -54,7 +54,8 @@ enum PinsCommand {
         #[command(flatten)]
         db: DatabaseArg,
         /// spki-list: the value of Chromium's --ignore-certificate-errors-spki-list; pem: the
-        /// device certificates.
+        /// device certificates; webtransport: JSON, each device's WebTransport URL, pinned
+        /// certificate hash (hex and base64) and its notAfter.
         #[arg(long, value_enum, default_value = "spki-list")]
         format: vouch_relying_party::pins::ExportFormat,
         /// Where to write them (standard output by default).
@@ -62,7 +63,8 @@ enum PinsCommand {
         out: Option<PathBuf>,
     },
     /// Record where a pinned device serves HTTPS, so that the owner can reach its page through
-    /// the pin (`/devices/GUID/`).
+    /// the pin (`/devices/GUID/`), and where it serves WebTransport, so that a browser can open
+    /// a pinned session to it from `/webtransport/GUID`.
     Endpoint {
         #[command(flatten)]
         db: DatabaseArg,
@@ -70,8 +72,12 @@ enum PinsCommand {
         #[arg(long)]
         guid: String,
         /// The device's https base URL, such as https://192.168.1.7:8443 (https only).
+        #[arg(long, value_name = "URL", required_unless_present = "webtransport")]
+        url: Option<String>,
+        /// The device's WebTransport URL, such as https://192.168.1.7:4433/ (for a server on
+        /// IPv4 loopback write 127.0.0.1, not localhost).
         #[arg(long, value_name = "URL")]
-        url: String,
+        webtransport: Option<String>,
     },
 }
 
@@ -88,8 +94,8 @@ struct ServeArgs {
     #[command(flatten)]
     db: DatabaseArg,
     /// Serve the pinned devices' pages at /devices/{guid}/ through the pinning proxy (owner
-    /// role; set each device's address with `vouch-rp pins endpoint`). It has no access
-    /// control yet: turn it on only where whoever reaches this server may see those pages.
+    /// role; set each device's address with `vouch-rp pins endpoint`). It answers only
+    /// clients on this machine (loopback peer addresses); others get 403.
     #[arg(long)]
     device_proxy: bool,
     /// The address to listen on; port 0 picks a free port (printed on start).
@@ -420,31 +426,61 @@ async fn pins_command(command: PinsCommand) -> anyhow::Result<()> {
             }
         }
         PinsCommand::Export { db, format, out } => {
-            let records = open(&db).await?.list_pins().await?;
+            let store = open(&db).await?;
+            let records = store.list_pins().await?;
             if records.is_empty() {
                 anyhow::bail!(
                     "no pins in {}: no device has enrolled a TLS key yet",
                     db.database.display()
                 );
             }
-            write_out(out.as_ref(), pins::export(&records, format).as_bytes())?;
+            let webtransport = match format {
+                pins::ExportFormat::Webtransport => store.list_webtransport_pins().await?,
+                _ => Vec::new(),
+            };
+            write_out(
+                out.as_ref(),
+                pins::export(&records, &webtransport, format).as_bytes(),
+            )?;
         }
-        PinsCommand::Endpoint { db, guid, url } => {
+        PinsCommand::Endpoint {
+            db,
+            guid,
+            url,
+            webtransport,
+        } => {
             let guid = Guid::from_hex(&guid)
                 .map_err(|e| anyhow::anyhow!("{guid:?} is not a GUID (32 hex digits): {e}"))?;
-            let endpoint = vouch_relying_party::store::DeviceEndpoint::parse(&url)?;
-            match open(&db)
-                .await?
-                .set_device_endpoint(guid, &endpoint, now())
-                .await
-            {
-                Ok(()) => println!("device {guid} is reached at {endpoint}"),
-                Err(StoreError::NotFound(_)) => anyhow::bail!(
+            // Both are checked before either is stored.
+            let endpoint = url
+                .as_deref()
+                .map(vouch_relying_party::store::DeviceEndpoint::parse)
+                .transpose()?;
+            let webtransport = webtransport
+                .as_deref()
+                .map(vouch_relying_party::store::WebTransportUrl::parse)
+                .transpose()?;
+            let store = open(&db).await?;
+            let no_pin = || {
+                anyhow::anyhow!(
                     "device {guid} has no pin in {}: only a device that enrolled a TLS key can \
                      be reached through its pin",
                     db.database.display()
-                ),
-                Err(e) => return Err(e.into()),
+                )
+            };
+            if let Some(endpoint) = endpoint {
+                match store.set_device_endpoint(guid, &endpoint, now()).await {
+                    Ok(()) => println!("device {guid} is reached at {endpoint}"),
+                    Err(StoreError::NotFound(_)) => return Err(no_pin()),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            if let Some(webtransport) = webtransport {
+                match store.set_webtransport_url(guid, &webtransport, now()).await {
+                    Ok(()) => println!("device {guid} serves WebTransport at {webtransport}"),
+                    Err(StoreError::NotFound(_)) => return Err(no_pin()),
+                    Err(e) => return Err(e.into()),
+                }
             }
         }
     }

@@ -13,7 +13,15 @@
 //! sandboxed (`Content-Security-Policy: sandbox allow-scripts`): its scripts run in an opaque
 //! origin and cannot read the relying party's cookies or pages.
 //!
-//! [`routes`] returns the router; the server merges it into its app.
+//! Who may use it: the proxy shows whoever reaches it the device's page, so [`routes`] takes
+//! an [`Access`] rule. `vouch-rp serve --device-proxy` answers only clients on this machine
+//! ([`Access::Loopback`], decided on the TCP peer address, so a forwarded-for header cannot
+//! fake it); a request whose peer address is unknown is refused. A person on another machine
+//! reaches the device through the owner CA or a pin instead, until the dashboard's signed-in
+//! sessions guard the proxy.
+//!
+//! [`routes`] returns the router; the server merges it into its app and serves it with
+//! connection info (`into_make_service_with_connect_info::<SocketAddr>`).
 
 use std::collections::HashMap;
 use std::error::Error as StdError;
@@ -55,10 +63,21 @@ const FORWARDED_REQUEST_HEADERS: [HeaderName; 2] = [header::ACCEPT, header::ACCE
 /// The sandbox every forwarded page runs in: an opaque origin, scripts allowed.
 const PAGE_SANDBOX: &str = "sandbox allow-scripts";
 
+/// Which clients the proxy serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Only clients whose TCP peer address is a loopback address. The server must provide
+    /// `ConnectInfo<SocketAddr>`; without it every request is refused.
+    Loopback,
+    /// Every client that reaches the router: for a router behind a guard of the caller's own,
+    /// and for tests that call it without a socket.
+    Anyone,
+}
+
 /// The proxy's routes: `GET`/`HEAD` `/devices/{guid}/` and `/devices/{guid}/{*path}`, and
 /// `/devices/{guid}` redirecting to `/devices/{guid}/` (so that the page's relative links
-/// resolve under it).
-pub fn routes(store: Arc<dyn Store>) -> Router {
+/// resolve under it), for the clients `access` admits (others get `403 Forbidden`).
+pub fn routes(store: Arc<dyn Store>, access: Access) -> Router {
     let proxy = Proxy {
         store,
         clients: Arc::new(ClientCache::default()),
@@ -67,7 +86,30 @@ pub fn routes(store: Arc<dyn Store>) -> Router {
         .route("/devices/{guid}", get(add_slash))
         .route("/devices/{guid}/", get(forward))
         .route("/devices/{guid}/{*path}", get(forward))
+        .layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| async move {
+                if admitted(access, &request) {
+                    next.run(request).await
+                } else {
+                    plain(
+                        StatusCode::FORBIDDEN,
+                        "the device proxy answers only clients on this machine",
+                    )
+                }
+            },
+        ))
         .with_state(proxy)
+}
+
+/// Whether `access` admits the client that sent `request`.
+fn admitted(access: Access, request: &axum::extract::Request) -> bool {
+    match access {
+        Access::Anyone => true,
+        Access::Loopback => request
+            .extensions()
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .is_some_and(|info| info.0.ip().is_loopback()),
+    }
 }
 
 #[derive(Clone)]

@@ -142,8 +142,8 @@ pub struct ServeOptions {
     /// How long the owner asks the rendezvous server to keep a registration.
     pub to0_wait_seconds: u32,
     /// Serve the device pages the owner pinned at `/devices/{guid}/…` (the pinning proxy,
-    /// [`crate::proxy`]). Off by default: the proxy has no access control of its own yet, so
-    /// turn it on only where whoever reaches this server may see the devices' pages.
+    /// [`crate::proxy`]). Off by default; when on, it answers only clients on this machine
+    /// ([`crate::proxy::Access::Loopback`]).
     pub device_proxy: bool,
 }
 
@@ -304,14 +304,22 @@ pub async fn start_with_store(
         dispatch.manufacturer = Some(manufacturer);
     }
     let mut app = fdo_http::router(Arc::new(dispatch), fdo_http::DEFAULT_MAX_BODY);
+    if options.roles.owner {
+        // The devices' signed WebTransport reports, and the page that opens a pinned session.
+        app = app.merge(crate::webtransport::routes(store.clone(), clock.clone()));
+    }
     if options.roles.owner && options.device_proxy {
-        app = app.merge(crate::proxy::routes(store.clone()));
+        app = app.merge(crate::proxy::routes(
+            store.clone(),
+            crate::proxy::Access::Loopback,
+        ));
     }
 
     let (shutdown, mut stopped) = watch::channel(false);
     let mut tasks = Vec::new();
     let mut server_stop = shutdown.subscribe();
     tasks.push(tokio::spawn(async move {
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
             let _ = server_stop.wait_for(|s| *s).await;
         });

@@ -114,7 +114,7 @@ async fn the_pinned_device_is_reached_and_the_same_address_with_another_key_is_r
         .await
         .unwrap();
     let store: Arc<dyn Store> = Arc::new(store);
-    let app = proxy::routes(store.clone());
+    let app = proxy::routes(store.clone(), proxy::Access::Anyone);
 
     let answer = get(&app, &format!("/devices/{guid}/")).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
@@ -180,7 +180,7 @@ async fn devices_without_a_pin_or_an_endpoint_are_not_found() {
         .upsert_pin(&pin_of(pinned, &self_signed(DEVICE_NAME)), 10)
         .await
         .unwrap();
-    let app = proxy::routes(Arc::new(store));
+    let app = proxy::routes(Arc::new(store), proxy::Access::Anyone);
 
     let unknown = Guid([0x0f; 16]);
     let answer = get(&app, &format!("/devices/{unknown}/")).await;
@@ -272,7 +272,7 @@ async fn the_device_sees_its_own_name_the_path_and_only_allowed_headers() {
         .set_device_endpoint(guid, &endpoint(addr), 11)
         .await
         .unwrap();
-    let app = proxy::routes(Arc::new(store));
+    let app = proxy::routes(Arc::new(store), proxy::Access::Anyone);
 
     let answer = request(
         &app,
@@ -317,7 +317,7 @@ async fn a_response_over_the_size_cap_is_not_passed_on() {
         .set_device_endpoint(guid, &endpoint(addr), 11)
         .await
         .unwrap();
-    let app = proxy::routes(Arc::new(store));
+    let app = proxy::routes(Arc::new(store), proxy::Access::Anyone);
 
     let answer = get(&app, &format!("/devices/{guid}/")).await;
     device_thread.join().unwrap();
@@ -510,4 +510,54 @@ async fn pins_endpoint_records_https_urls_of_pinned_devices_only() {
         Err(StoreError::NotFound(Entity::DeviceEndpoint))
     ));
     store.close().await;
+}
+
+/// `Access::Loopback` admits a client whose peer address is loopback, refuses one on another
+/// address, and refuses a request whose peer address the server did not record.
+#[tokio::test]
+async fn the_loopback_rule_admits_only_clients_on_this_machine() {
+    let device = self_signed(DEVICE_NAME);
+    let guid = Guid([0xd7; 16]);
+    let running = page(&device, "127.0.0.1:0".parse().unwrap()).await;
+    let store = SqliteStore::memory().await.unwrap();
+    store.upsert_pin(&pin_of(guid, &device), 10).await.unwrap();
+    store
+        .set_device_endpoint(guid, &endpoint(running.addr), 11)
+        .await
+        .unwrap();
+    let app = proxy::routes(Arc::new(store), proxy::Access::Loopback);
+    let path = format!("/devices/{guid}/");
+
+    let from = |peer: &str| {
+        let mut request = Request::builder().uri(&path).body(Body::empty()).unwrap();
+        request.extensions_mut().insert(axum::extract::ConnectInfo(
+            peer.parse::<SocketAddr>().unwrap(),
+        ));
+        request
+    };
+    let local = app.clone().oneshot(from("127.0.0.1:40000")).await.unwrap();
+    assert_eq!(local.status(), StatusCode::OK);
+    let body = axum::body::to_bytes(local.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&body).contains(PAGE_MARKER));
+
+    let local6 = app.clone().oneshot(from("[::1]:40000")).await.unwrap();
+    assert_eq!(local6.status(), StatusCode::OK);
+
+    let remote = app
+        .clone()
+        .oneshot(from("192.168.1.20:40000"))
+        .await
+        .unwrap();
+    assert_eq!(remote.status(), StatusCode::FORBIDDEN);
+
+    let unknown = get(&app, &path).await;
+    assert_eq!(unknown.status, StatusCode::FORBIDDEN);
+    assert!(
+        unknown.body.contains("only clients on this machine"),
+        "{}",
+        unknown.body
+    );
+    running.stop().await;
 }
