@@ -1,0 +1,598 @@
+//! One executor per case kind: read the inputs, run the library, report the outcome and its
+//! fields. An `Err` is a case that cannot run (a missing or malformed input), never an outcome.
+
+use coset::iana::EnumI64;
+use serde_json::{Value, json};
+use vouch_protocol::cbor::Cbor;
+use vouch_protocol::cose::Sign1;
+use vouch_protocol::credential::DeviceCredential;
+use vouch_protocol::crypto::kdf::{self, Prf};
+use vouch_protocol::crypto::kex::{self, KexSuite};
+use vouch_protocol::crypto::test::SeededRng;
+use vouch_protocol::crypto::{CipherSuite, CryptoProvider, SessionKeys, Signer, SigningKey};
+use vouch_protocol::eat::Eat;
+use vouch_protocol::error::VerifyError;
+use vouch_protocol::flows::to1::UnverifiedTo1d;
+use vouch_protocol::flows::to2::{
+    DeviceConfig, DeviceStep, OwnerConfig, OwnerState, Replacement, To2Device, hello_device,
+    hello_device_guid,
+};
+use vouch_protocol::flows::{FlowError, Outgoing};
+use vouch_protocol::messages::{self, Message, MessageType};
+use vouch_protocol::serviceinfo::{DeviceModules, Devmod, OwnerModules};
+use vouch_protocol::types::{
+    Guid, HashAlg, Nonce, PkEnc, PublicKey, RendezvousInfo, ServiceInfo, SigInfo,
+};
+use vouch_protocol::voucher::{ChainHashForm, OvEntry, OvHeader, OwnershipVoucher};
+use vouch_protocol::{Error, types};
+
+use crate::format::Kind;
+use crate::run::{Inputs, Outcome};
+
+/// Runs a case of `kind`.
+pub fn execute(
+    kind: Kind,
+    inputs: &Inputs<'_>,
+    crypto: &dyn CryptoProvider,
+) -> Result<Outcome, String> {
+    match kind {
+        Kind::Decode => decode(inputs),
+        Kind::Voucher => voucher(inputs, crypto),
+        Kind::Digest => digest(inputs, crypto),
+        Kind::Kdf => kdf_case(inputs),
+        Kind::Kex => kex_case(inputs),
+        Kind::Cose => cose(inputs, crypto),
+        Kind::Eat => eat(inputs, crypto),
+        Kind::To2Device => to2_device(inputs, crypto),
+        Kind::To2Owner => to2_owner(inputs, crypto),
+    }
+}
+
+/// `Ok(value)`, or returns the library failure as the case's outcome.
+macro_rules! or_fail {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => return Ok(Outcome::from_error(&e)),
+        }
+    };
+}
+
+fn success(fields: impl IntoIterator<Item = (&'static str, Value)>) -> Outcome {
+    Outcome::Success(
+        fields
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    )
+}
+
+fn hex(b: &[u8]) -> Value {
+    Value::String(hex::encode(b))
+}
+
+// ---- decode ---------------------------------------------------------------------------------
+
+/// The encoding of what was decoded, and the message type when the item is a message.
+type Decoded = (Vec<u8>, Option<u8>);
+
+/// The fields a step produced.
+type StepFields = Vec<(&'static str, Value)>;
+
+fn round_trip<T: Cbor>(bytes: &[u8]) -> Result<Decoded, Error> {
+    Ok((T::from_cbor(bytes)?.to_cbor(), None))
+}
+
+fn round_trip_message<T: Message>(bytes: &[u8]) -> Result<Decoded, Error> {
+    Ok((T::from_cbor(bytes)?.to_cbor(), Some(T::TYPE.0)))
+}
+
+/// The names `decode` cases use: FDO's message names and CDDL type names.
+pub const DECODE_TYPES: &[&str] = &[
+    "DI.AppStart",
+    "DI.SetCredentials",
+    "DI.SetHMAC",
+    "DI.Done",
+    "TO0.Hello",
+    "TO0.HelloAck",
+    "TO0.OwnerSign",
+    "TO0.AcceptOwner",
+    "TO1.HelloRV",
+    "TO1.HelloRVAck",
+    "TO1.ProveToRV",
+    "TO1.RVRedirect",
+    "TO2.HelloDevice",
+    "TO2.ProveOVHdr",
+    "TO2.GetOVNextEntry",
+    "TO2.OVNextEntry",
+    "TO2.ProveDevice",
+    "TO2.SetupDevice",
+    "TO2.DeviceServiceInfoReady",
+    "TO2.OwnerServiceInfoReady",
+    "TO2.DeviceServiceInfo",
+    "TO2.OwnerServiceInfo",
+    "TO2.Done",
+    "TO2.Done2",
+    "Error",
+    "OwnershipVoucher",
+    "OVHeader",
+    "OVEntry",
+    "PublicKey",
+    "RendezvousInfo",
+    "Hash",
+    "HMac",
+    "SigInfo",
+    "ServiceInfo",
+    "Guid",
+    "COSE_Sign1",
+    "EAT",
+    "DeviceCredential",
+];
+
+fn decode_as(ty: &str, b: &[u8]) -> Result<Result<Decoded, Error>, String> {
+    use messages::{di, to0, to1, to2};
+    Ok(match ty {
+        "DI.AppStart" => round_trip_message::<di::AppStart>(b),
+        "DI.SetCredentials" => round_trip_message::<di::SetCredentials>(b),
+        "DI.SetHMAC" => round_trip_message::<di::SetHmac>(b),
+        "DI.Done" => round_trip_message::<di::Done>(b),
+        "TO0.Hello" => round_trip_message::<to0::Hello>(b),
+        "TO0.HelloAck" => round_trip_message::<to0::HelloAck>(b),
+        "TO0.OwnerSign" => round_trip_message::<to0::OwnerSign>(b),
+        "TO0.AcceptOwner" => round_trip_message::<to0::AcceptOwner>(b),
+        "TO1.HelloRV" => round_trip_message::<to1::HelloRv>(b),
+        "TO1.HelloRVAck" => round_trip_message::<to1::HelloRvAck>(b),
+        "TO1.ProveToRV" => round_trip_message::<to1::ProveToRv>(b),
+        "TO1.RVRedirect" => round_trip_message::<to1::RvRedirect>(b),
+        "TO2.HelloDevice" => round_trip_message::<to2::HelloDevice>(b),
+        "TO2.ProveOVHdr" => round_trip_message::<to2::ProveOvHdr>(b),
+        "TO2.GetOVNextEntry" => round_trip_message::<to2::GetOvNextEntry>(b),
+        "TO2.OVNextEntry" => round_trip_message::<to2::OvNextEntry>(b),
+        "TO2.ProveDevice" => round_trip_message::<to2::ProveDevice>(b),
+        "TO2.SetupDevice" => round_trip_message::<to2::SetupDevice>(b),
+        "TO2.DeviceServiceInfoReady" => round_trip_message::<to2::DeviceServiceInfoReady>(b),
+        "TO2.OwnerServiceInfoReady" => round_trip_message::<to2::OwnerServiceInfoReady>(b),
+        "TO2.DeviceServiceInfo" => round_trip_message::<to2::DeviceServiceInfo>(b),
+        "TO2.OwnerServiceInfo" => round_trip_message::<to2::OwnerServiceInfo>(b),
+        "TO2.Done" => round_trip_message::<to2::Done>(b),
+        "TO2.Done2" => round_trip_message::<to2::Done2>(b),
+        "Error" => round_trip_message::<messages::ErrorMessage>(b),
+        "OwnershipVoucher" => round_trip::<OwnershipVoucher>(b),
+        "OVHeader" => round_trip::<OvHeader>(b),
+        "OVEntry" => round_trip::<OvEntry>(b),
+        "PublicKey" => round_trip::<PublicKey>(b),
+        "RendezvousInfo" => round_trip::<RendezvousInfo>(b),
+        "Hash" => round_trip::<types::Hash>(b),
+        "HMac" => round_trip::<types::HMac>(b),
+        "SigInfo" => round_trip::<SigInfo>(b),
+        "ServiceInfo" => round_trip::<ServiceInfo>(b),
+        "Guid" => round_trip::<Guid>(b),
+        "COSE_Sign1" => round_trip::<Sign1>(b),
+        "EAT" => round_trip::<Eat>(b),
+        "DeviceCredential" => round_trip::<DeviceCredential>(b),
+        other => return Err(format!("unknown type {other:?} (see DECODE_TYPES)")),
+    })
+}
+
+/// Inputs `type`, `cbor`. Fields: `round_trip` (the encoding of what was decoded is the input,
+/// byte for byte), `message_type` for a message.
+fn decode(inputs: &Inputs<'_>) -> Result<Outcome, String> {
+    let ty = inputs.text("type")?;
+    let bytes = inputs.bytes("cbor")?;
+    let (again, msg_type) = or_fail!(decode_as(ty, &bytes)?);
+    let mut fields = vec![("round_trip", Value::Bool(again == bytes))];
+    if let Some(t) = msg_type {
+        fields.push(("message_type", json!(t)));
+    }
+    Ok(success(fields))
+}
+
+// ---- voucher --------------------------------------------------------------------------------
+
+/// The CBOR of a voucher file, PEM or not.
+fn voucher_cbor(bytes: &[u8]) -> Vec<u8> {
+    if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
+        pem::parse(bytes)
+            .map(pem::Pem::into_contents)
+            .unwrap_or_default()
+    } else {
+        bytes.to_vec()
+    }
+}
+
+/// Inputs `voucher` (CBOR or PEM), optional `device_secret`, `credential` (ours or fdo-rs'
+/// `dc.bin`), `require_entries`. Fields: `protocol_version`, `guid`, `device_info`, `entries`,
+/// `manufacturer_key_type`, `manufacturer_key_encoding`, `hmac_alg`, `owner_key` (its CBOR),
+/// `hmac_checked`, `chain_hash_form`, `round_trip`.
+fn voucher(inputs: &Inputs<'_>, crypto: &dyn CryptoProvider) -> Result<Outcome, String> {
+    let bytes = inputs.bytes("voucher")?;
+    let secret = inputs.opt_bytes("device_secret")?;
+    let credential = match inputs.opt_bytes("credential")? {
+        Some(b) => Some(or_fail!(DeviceCredential::from_any(&b))),
+        None => None,
+    };
+    let ov = or_fail!(OwnershipVoucher::from_bytes(&bytes));
+    let round_trip = ov.to_cbor() == voucher_cbor(&bytes);
+    let v = or_fail!(ov.verify(crypto, secret.as_deref(), credential.as_ref()));
+    if inputs.flag("require_entries")? {
+        or_fail!(v.require_entries());
+    }
+    let ov = v.voucher();
+    let h = ov.header();
+    let form = match v.chain_hash_form() {
+        Some(ChainHashForm::Concatenated) => json!("concatenated"),
+        Some(ChainHashForm::CborArray) => json!("cbor-array"),
+        None => Value::Null,
+    };
+    Ok(success([
+        ("protocol_version", json!(ov.protocol_version().0)),
+        ("guid", hex(h.guid.as_bytes())),
+        ("device_info", json!(h.device_info)),
+        ("entries", json!(ov.entries().len())),
+        ("manufacturer_key_type", json!(h.manufacturer_key.pk_type.0)),
+        ("manufacturer_key_encoding", json!(h.manufacturer_key.enc.0)),
+        ("hmac_alg", json!(ov.hmac().alg().0)),
+        ("owner_key", hex(&v.owner_key().to_cbor())),
+        ("hmac_checked", json!(v.hmac_checked())),
+        ("chain_hash_form", form),
+        ("round_trip", json!(round_trip)),
+    ]))
+}
+
+// ---- digest, KDF, key exchange ----------------------------------------------------------------
+
+/// Inputs `alg` (FDO hashtype), `data`, and `key` for an HMAC. Field `digest`.
+fn digest(inputs: &Inputs<'_>, crypto: &dyn CryptoProvider) -> Result<Outcome, String> {
+    let alg = HashAlg(inputs.int("alg")?);
+    let data = inputs.bytes("data")?;
+    let (alg, value) = match inputs.opt_bytes("key")? {
+        Some(key) => {
+            let mac = or_fail!(crypto.hmac(alg, &key, &data));
+            (mac.alg(), mac.value().to_vec())
+        }
+        None => {
+            let h = or_fail!(crypto.hash(alg, &[&data]));
+            (h.alg(), h.value().to_vec())
+        }
+    };
+    Ok(success([("alg", json!(alg.0)), ("digest", hex(&value))]))
+}
+
+/// Inputs `prf` (`HMAC-SHA256`, `HMAC-SHA384`), `shse`, `context_rand`, `length` (bytes).
+/// Field `output`.
+fn kdf_case(inputs: &Inputs<'_>) -> Result<Outcome, String> {
+    let prf = match inputs.text("prf")? {
+        "HMAC-SHA256" => Prf::HmacSha256,
+        "HMAC-SHA384" => Prf::HmacSha384,
+        other => return Err(format!("unknown PRF {other:?}")),
+    };
+    let len = usize::try_from(inputs.int("length")?).map_err(|_| "length must be >= 0")?;
+    if len > 1 << 16 {
+        return Err("length too large for a test vector".into());
+    }
+    let mut out = vec![0u8; len];
+    or_fail!(kdf::derive(
+        prf,
+        &inputs.bytes("shse")?,
+        &inputs.bytes("context_rand")?,
+        &mut out
+    ));
+    Ok(success([("output", hex(&out))]))
+}
+
+/// Inputs `suite`, and the random sources `owner_rng_seed`, `device_rng_seed`. With `xa`, only
+/// the device side runs on that xA; with `xb`, only the owner side, finishing with that xB.
+/// Fields `xa`, `xb`, `shse`, `context_rand`, and `agree` when both sides run.
+fn kex_case(inputs: &Inputs<'_>) -> Result<Outcome, String> {
+    let suite = KexSuite::new(inputs.text("suite")?);
+    if let Some(xa) = inputs.opt_bytes("xa")? {
+        let mut rng = SeededRng::new(&inputs.bytes("device_rng_seed")?);
+        let (xb, secret) = or_fail!(kex::respond(&suite, &xa, &mut rng));
+        return Ok(success([
+            ("xb", hex(&xb)),
+            ("shse", hex(secret.shse())),
+            ("context_rand", hex(secret.context_rand())),
+        ]));
+    }
+    let mut owner_rng = SeededRng::new(&inputs.bytes("owner_rng_seed")?);
+    let (owner, xa) = or_fail!(kex::start(&suite, &mut owner_rng));
+    if let Some(xb) = inputs.opt_bytes("xb")? {
+        let secret = or_fail!(owner.finish(&xb));
+        return Ok(success([
+            ("xa", hex(&xa)),
+            ("shse", hex(secret.shse())),
+            ("context_rand", hex(secret.context_rand())),
+        ]));
+    }
+    let mut device_rng = SeededRng::new(&inputs.bytes("device_rng_seed")?);
+    let (xb, device_secret) = or_fail!(kex::respond(&suite, &xa, &mut device_rng));
+    let owner_secret = or_fail!(owner.finish(&xb));
+    Ok(success([
+        ("xa", hex(&xa)),
+        ("xb", hex(&xb)),
+        ("shse", hex(owner_secret.shse())),
+        ("context_rand", hex(owner_secret.context_rand())),
+        (
+            "agree",
+            json!(
+                owner_secret.shse() == device_secret.shse()
+                    && owner_secret.context_rand() == device_secret.context_rand()
+            ),
+        ),
+    ]))
+}
+
+// ---- COSE, EAT --------------------------------------------------------------------------------
+
+/// Input `op`:
+/// * `sign1-sign`: `signing_key` (PKCS#8), `payload`; fields `sign1`, `verifies`.
+/// * `sign1-verify`: `sign1`, `key` (PublicKey CBOR); fields `payload`, `alg`.
+/// * `encrypt0-seal`: `cipher_suite`, `sevk`, `plaintext`, `rng_seed`; field `encrypt0`.
+/// * `encrypt0-open`: `cipher_suite`, `sevk`, `encrypt0`; field `plaintext`.
+fn cose(inputs: &Inputs<'_>, crypto: &dyn CryptoProvider) -> Result<Outcome, String> {
+    match inputs.text("op")? {
+        "sign1-sign" => {
+            let key = or_fail!(SigningKey::from_der(&inputs.bytes("signing_key")?));
+            let payload = inputs.bytes("payload")?;
+            let s = or_fail!(Sign1::sign(payload, Default::default(), &key));
+            let public = or_fail!(key.public_key(PkEnc::X509));
+            let verifies = s.verify(crypto, &public, "COSE_Sign1").is_ok();
+            Ok(success([
+                ("sign1", hex(s.bytes())),
+                ("verifies", json!(verifies)),
+            ]))
+        }
+        "sign1-verify" => {
+            let s = or_fail!(Sign1::from_cbor(&inputs.bytes("sign1")?));
+            let key = or_fail!(PublicKey::from_cbor(&inputs.bytes("key")?));
+            or_fail!(s.verify(crypto, &key, "COSE_Sign1"));
+            let alg = or_fail!(s.algorithm());
+            Ok(success([
+                ("payload", hex(s.payload())),
+                ("alg", json!(alg.to_i64())),
+            ]))
+        }
+        "encrypt0-seal" => {
+            let keys = session_keys(inputs)?;
+            let keys = or_fail!(keys);
+            let mut rng = SeededRng::new(&inputs.bytes("rng_seed")?);
+            let sealed = or_fail!(keys.seal(&inputs.bytes("plaintext")?, &mut rng));
+            Ok(success([("encrypt0", hex(&sealed))]))
+        }
+        "encrypt0-open" => {
+            let keys = or_fail!(session_keys(inputs)?);
+            let plain = or_fail!(keys.open(&inputs.bytes("encrypt0")?));
+            Ok(success([("plaintext", hex(&plain))]))
+        }
+        other => Err(format!("unknown COSE op {other:?}")),
+    }
+}
+
+fn session_keys(inputs: &Inputs<'_>) -> Result<Result<SessionKeys, Error>, String> {
+    let suite = CipherSuite(inputs.int("cipher_suite")?);
+    Ok(SessionKeys::from_sevk(suite, &inputs.bytes("sevk")?))
+}
+
+/// Inputs `eat`, `key` (the device's PublicKey CBOR), `nonce`, `guid`: the checks a verifier of
+/// attestation evidence makes (FDO reference §2.3, §5.3 steps 1 to 3): the signature, the
+/// nonce, the UEID. Fields `ueid_label`, `fdo_claim` (its encoding, or null),
+/// `unprotected_nonce` (−259, or null).
+fn eat(inputs: &Inputs<'_>, crypto: &dyn CryptoProvider) -> Result<Outcome, String> {
+    let token = or_fail!(Eat::from_cbor(&inputs.bytes("eat")?));
+    let key = or_fail!(PublicKey::from_cbor(&inputs.bytes("key")?));
+    let nonce = or_fail!(Nonce::from_cbor(&cbor_bstr(&inputs.bytes("nonce")?)));
+    let guid = or_fail!(Guid::from_cbor(&cbor_bstr(&inputs.bytes("guid")?)));
+    or_fail!(token.sign1().verify(crypto, &key, "EAT"));
+    if token.claims().nonce() != &nonce {
+        return Ok(Outcome::from_error(&VerifyError::Nonce("EAT-NONCE").into()));
+    }
+    or_fail!(token.claims().check_ueid(&guid));
+    let setup = or_fail!(token.unprotected_nonce());
+    Ok(success([
+        ("ueid_label", json!(token.claims().ueid_label().key())),
+        (
+            "fdo_claim",
+            token.claims().fdo_raw().map_or(Value::Null, hex),
+        ),
+        (
+            "unprotected_nonce",
+            setup.map_or(Value::Null, |n| hex(n.as_bytes())),
+        ),
+    ]))
+}
+
+/// `bstr(b)`, so that a 16-byte input decodes with the strict `Guid` and `Nonce` decoders.
+fn cbor_bstr(b: &[u8]) -> Vec<u8> {
+    let mut e = vouch_protocol::cbor::Encoder::new();
+    e.bytes(b);
+    e.into_bytes()
+}
+
+// ---- TO2 state machines -----------------------------------------------------------------------
+
+fn sent(out: &Outgoing) -> Vec<(&'static str, Value)> {
+    vec![
+        ("sends", json!(out.msg_type.0)),
+        ("sends_body", hex(&out.body)),
+    ]
+}
+
+/// The devmod a vector's device describes itself with: input `devmod`, an object of the
+/// required text fields `os`, `arch`, `version`, `device`, `sep`, `bin`.
+fn devmod(inputs: &Inputs<'_>) -> Result<Devmod, String> {
+    devmod_from(inputs.value("devmod")?)
+}
+
+/// A devmod from its JSON form (see the `to2-device` inputs).
+pub fn devmod_from(v: &Value) -> Result<Devmod, String> {
+    let field = |name: &str| {
+        v.get(name)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| format!("devmod.{name} must be a string"))
+    };
+    Ok(Devmod {
+        active: true,
+        os: field("os")?,
+        arch: field("arch")?,
+        version: field("version")?,
+        device: field("device")?,
+        sep: field("sep")?,
+        bin: field("bin")?,
+        ..Devmod::default()
+    })
+}
+
+/// The device side of TO2 (FDO reference §5.2, §5.4). Inputs: `credential`, `device_key`
+/// (PKCS#8), `kex_suite`, `cipher_suite`, `max_message_size`, `allow_credential_reuse`,
+/// `devmod`, `rng_seed`, optional `to1d`; `prior`, the owner messages the device has already
+/// accepted (its prior state), and `message`, the one under test. Without `message` the step
+/// is the start (HelloDevice). Fields `sends`, `sends_body`; or, when TO2 ends, `finished`,
+/// `reused`, `credential` (the new credential's CBOR).
+fn to2_device(inputs: &Inputs<'_>, crypto: &dyn CryptoProvider) -> Result<Outcome, String> {
+    let credential = DeviceCredential::from_any(&inputs.bytes("credential")?)
+        .map_err(|e| format!("input \"credential\": {e}"))?;
+    let key = SigningKey::from_der(&inputs.bytes("device_key")?)
+        .map_err(|e| format!("input \"device_key\": {e}"))?;
+    let config = DeviceConfig {
+        kex_suite: KexSuite::new(inputs.text("kex_suite")?),
+        cipher_suite: CipherSuite(inputs.int("cipher_suite")?),
+        max_message_size: u16::try_from(inputs.int("max_message_size")?)
+            .map_err(|_| "max_message_size must be a uint16")?,
+        max_owner_service_info_size: None,
+        allow_credential_reuse: inputs.flag("allow_credential_reuse")?,
+    };
+    let modules = DeviceModules::new(devmod(inputs)?);
+    let to1d = match inputs.opt_bytes("to1d")? {
+        Some(b) => Some(UnverifiedTo1d::from_cbor(&b).map_err(|e| format!("input \"to1d\": {e}"))?),
+        None => None,
+    };
+    let mut rng = SeededRng::new(&inputs.bytes("rng_seed")?);
+    let (hello, mut device) = or_fail!(To2Device::start(
+        crypto,
+        &credential,
+        &key,
+        config,
+        modules,
+        to1d,
+        &mut rng
+    ));
+    if !inputs.has("message") {
+        return Ok(success(sent(&hello)));
+    }
+    for (i, (t, body)) in inputs.messages("prior")?.into_iter().enumerate() {
+        device = match device.receive(MessageType(t), &body, &mut rng) {
+            Ok(DeviceStep::Send(_, next)) => next,
+            Ok(DeviceStep::Finished(_)) => return Err(format!("prior message {i} ended TO2")),
+            Err(e) => return Err(format!("prior message {i} refused: {e}")),
+        };
+    }
+    let (t, body) = inputs.message("message")?;
+    Ok(match device.receive(MessageType(t), &body, &mut rng) {
+        Ok(DeviceStep::Send(out, _)) => success(sent(&out)),
+        Ok(DeviceStep::Finished(outcome)) => success([
+            ("finished", json!(true)),
+            ("reused", json!(outcome.reused)),
+            ("credential", hex(&outcome.credential.to_cbor())),
+        ]),
+        Err(e) => Outcome::from_flow(&e),
+    })
+}
+
+/// The owner side of TO2 (FDO reference §5.1, §5.3, §5.5). Inputs: `message` and `rng_seed`;
+/// for TO2.HelloDevice, `voucher` and `owner_key` (PKCS#8) and `max_message_size`; after it,
+/// `state`, the owner's stored state (its CBOR), and for TO2.ProveDevice `replacement_guid`,
+/// `replacement_rv_info` (CBOR) and `owner2_key` (PKCS#8). Fields `sends`, `sends_body`, and
+/// `next_state` (the state to store), or `replacement_voucher` when TO2 ends.
+fn to2_owner(inputs: &Inputs<'_>, crypto: &dyn CryptoProvider) -> Result<Outcome, String> {
+    let (t, body) = inputs.message("message")?;
+    let t = MessageType(t);
+    let mut rng = SeededRng::new(&inputs.bytes("rng_seed")?);
+    let step: Result<Vec<(&'static str, Value)>, FlowError> = match inputs.opt_bytes("state")? {
+        None => {
+            let voucher = OwnershipVoucher::from_bytes(&inputs.bytes("voucher")?)
+                .map_err(|e| format!("input \"voucher\": {e}"))?;
+            let owner = SigningKey::from_der(&inputs.bytes("owner_key")?)
+                .map_err(|e| format!("input \"owner_key\": {e}"))?;
+            let config = OwnerConfig {
+                max_message_size: u16::try_from(inputs.int("max_message_size")?)
+                    .map_err(|_| "max_message_size must be a uint16")?,
+                max_device_service_info_size: None,
+            };
+            let found = match hello_device_guid(t, &body) {
+                Err(e) => return Ok(Outcome::from_flow(&e)),
+                Ok(guid) if guid == voucher.guid() => Some(
+                    voucher
+                        .verify(crypto, None, None)
+                        .map_err(|e| format!("input \"voucher\" does not verify: {e}"))?,
+                ),
+                Ok(_) => None,
+            };
+            hello_device(crypto, &config, t, &body, found, &owner, &mut rng).map(|(out, s)| {
+                let mut f = sent(&out);
+                f.push(("next_state", hex(&OwnerState::from(s).to_cbor())));
+                f
+            })
+        }
+        Some(state) => {
+            let state =
+                OwnerState::from_cbor(&state).map_err(|e| format!("input \"state\": {e}"))?;
+            owner_step(inputs, crypto, state, t, &body, &mut rng)?
+        }
+    };
+    Ok(match step {
+        Ok(fields) => success(fields),
+        Err(e) => Outcome::from_flow(&e),
+    })
+}
+
+fn owner_step(
+    inputs: &Inputs<'_>,
+    crypto: &dyn CryptoProvider,
+    state: OwnerState,
+    t: MessageType,
+    body: &[u8],
+    rng: &mut SeededRng,
+) -> Result<Result<StepFields, FlowError>, String> {
+    let with_state = |(out, s): (Outgoing, OwnerState)| {
+        let mut f = sent(&out);
+        f.push(("next_state", hex(&s.to_cbor())));
+        f
+    };
+    Ok(match state {
+        OwnerState::ProveDevice(s) if t == MessageType::TO2_GET_OV_NEXT_ENTRY => s
+            .get_ov_next_entry(t, body)
+            .map(|(o, s)| with_state((o, s.into()))),
+        OwnerState::ProveDevice(s) => {
+            let guid = Guid::from_cbor(&cbor_bstr(&inputs.bytes("replacement_guid")?))
+                .map_err(|e| format!("input \"replacement_guid\": {e}"))?;
+            let rv_info = RendezvousInfo::from_cbor(&inputs.bytes("replacement_rv_info")?)
+                .map_err(|e| format!("input \"replacement_rv_info\": {e}"))?;
+            let owner2 = SigningKey::from_der(&inputs.bytes("owner2_key")?)
+                .map_err(|e| format!("input \"owner2_key\": {e}"))?;
+            let replacement = Replacement { guid, rv_info };
+            s.prove_device(crypto, t, body, &replacement, &owner2, rng)
+                .map(|(o, s)| with_state((o, s.into())))
+        }
+        OwnerState::ServiceInfoReady(s) => s
+            .device_service_info_ready(t, body, rng)
+            .map(|(o, s)| with_state((o, s.into()))),
+        OwnerState::ServiceInfo(s) if t == MessageType::TO2_DONE => {
+            s.done(crypto, t, body, rng).map(|(out, outcome)| {
+                let mut f = sent(&out);
+                f.push((
+                    "replacement_voucher",
+                    outcome
+                        .replacement_voucher
+                        .map_or(Value::Null, |v| hex(&v.to_cbor())),
+                ));
+                f
+            })
+        }
+        OwnerState::ServiceInfo(s) => {
+            let mut modules = OwnerModules::new();
+            s.device_service_info(t, body, &mut modules, rng)
+                .map(|(o, s)| with_state((o, s.into())))
+        }
+    })
+}
