@@ -113,6 +113,8 @@ enum Command {
         /// The device's name as the page shows it.
         #[arg(long, value_name = "T", default_value = "vouch device")]
         title: String,
+        #[command(flatten)]
+        webtransport: WebTransportArgs,
     },
     /// Renew the device's TLS certificate: a fresh TLS key, certified by the owner for the
     /// names it pinned at onboarding, asked for with a request signed by the attestation key.
@@ -141,6 +143,32 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         ca: Option<PathBuf>,
     },
+}
+
+/// `vouch-device serve`'s WebTransport server, the browser's certificate-hash pin.
+#[derive(clap::Args)]
+struct WebTransportArgs {
+    /// Serve WebTransport (echo) on this UDP address too (port 0: any free port); prints
+    /// `vouch-device: webtransport https://ADDRESS/ sha256 HEX` for each certificate served.
+    /// Each certificate's hash is reported to the owner, signed by the attestation key, before
+    /// it is served.
+    #[arg(long, value_name = "ADDRESS")]
+    webtransport: Option<std::net::SocketAddr>,
+    /// The owner's base URL, where the WebTransport reports go (default: the one `onboard`
+    /// recorded beside the credential).
+    #[arg(long, value_name = "URL")]
+    owner: Option<String>,
+    /// Seconds between two WebTransport certificates (less than 14 days: browsers pin none
+    /// valid for longer).
+    #[arg(long, value_name = "SECONDS", default_value_t = 7 * 24 * 60 * 60,
+          value_parser = clap::value_parser!(u64).range(1..14 * 24 * 60 * 60))]
+    webtransport_rotate_every: u64,
+    /// The credential file (for the device's GUID and the owner it was onboarded by).
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_CREDENTIAL)]
+    credential: PathBuf,
+    /// The attestation key file, which signs the WebTransport reports.
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_KEY)]
+    attestation_key: PathBuf,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -241,6 +269,7 @@ fn serve(
     key: &Path,
     listen: std::net::SocketAddr,
     title: String,
+    webtransport: WebTransportArgs,
 ) -> anyhow::Result<()> {
     let read = |path: &Path| {
         std::fs::read_to_string(path)
@@ -257,11 +286,82 @@ fn serve(
         println!("vouch-device: serving https://{}/", page.addr);
         // Whoever reads the address (a script, a test) gets it now, not at exit.
         std::io::Write::flush(&mut std::io::stdout())?;
-        stop_signal().await?;
+        let Some(mut service) = webtransport_service(webtransport)? else {
+            stop_signal().await?;
+            page.stop().await;
+            eprintln!("vouch-device: stopped");
+            return Ok(());
+        };
+        let failed = tokio::select! {
+            r = stop_signal() => { r?; None }
+            r = service.ended() => Some(r),
+        };
         page.stop().await;
+        let result = match failed {
+            Some(r) => r.and(Err(anyhow::anyhow!("the WebTransport service ended"))),
+            None => service.stop().await,
+        };
         eprintln!("vouch-device: stopped");
-        Ok(())
+        result
     })
+}
+
+/// Starts the WebTransport service when `--webtransport` asks for it.
+fn webtransport_service(
+    args: WebTransportArgs,
+) -> anyhow::Result<Option<vouch_authenticator::webtransport::Service>> {
+    use vouch_authenticator::webtransport::{ServiceConfig, ServiceEvent, start_service};
+    let Some(listen) = args.webtransport else {
+        return Ok(None);
+    };
+    let Some(dc) = FileCredentialStore::new(&args.credential).load()? else {
+        anyhow::bail!(
+            "{}: no device credential (WebTransport reports name the device by its GUID)",
+            args.credential.display()
+        );
+    };
+    let owner = match args.owner {
+        Some(owner) => owner,
+        None => {
+            let file = args
+                .credential
+                .with_file_name(vouch_authenticator::OWNER_URL_FILE);
+            vouch_authenticator::read_owner_url(&file).map_err(|e| {
+                anyhow::anyhow!(
+                    "no owner to report WebTransport certificates to: {}: {e} (pass --owner)",
+                    file.display()
+                )
+            })?
+        }
+    };
+    let mut config = ServiceConfig::new(listen, owner, dc.guid);
+    config.rotate_every = std::time::Duration::from_secs(args.webtransport_rotate_every);
+    let on_event = Arc::new(|event: &ServiceEvent| match event {
+        ServiceEvent::Serving {
+            addr,
+            sha256,
+            accepted,
+            ..
+        } => {
+            let pending = if *accepted {
+                ""
+            } else {
+                " (not accepted by the owner yet)"
+            };
+            println!(
+                "vouch-device: webtransport https://{addr}/ sha256 {}{pending}",
+                hex_string(sha256)
+            );
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+        }
+        ServiceEvent::ReportFailed { error, retry_in } => eprintln!(
+            "vouch-device: warning: the owner did not take the WebTransport certificate: \
+             {error}; trying again in {retry_in:?}"
+        ),
+        _ => {}
+    });
+    let keys = FileKeyStore::new(&args.attestation_key);
+    start_service(config, keys, on_event).map(Some)
 }
 
 /// Waits for Ctrl-C, or on Unix for SIGTERM too.
@@ -353,7 +453,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             key,
             listen,
             title,
-        } => Ok(serve(&cert, &key, listen, title)?),
+            webtransport,
+        } => Ok(serve(&cert, &key, listen, title, webtransport)?),
         Command::Show { credential } => show(&credential),
         Command::Renew {
             credential,

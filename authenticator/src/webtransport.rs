@@ -13,6 +13,7 @@
 //! back as a datagram. That is enough for a page to show that the pinned session is up.
 
 pub mod rotation;
+pub mod service;
 #[cfg(test)]
 mod tests;
 
@@ -33,6 +34,7 @@ use wtransport::{Connection, Endpoint, RecvStream, SendStream, ServerConfig};
 use zeroize::Zeroizing;
 
 pub use rotation::{MAX_VALIDITY_SECS, RotationError, VerifiedWtRotation, WtRotation};
+pub use service::{OnEvent, Service, ServiceConfig, ServiceEvent, start_service};
 
 /// How long a client has to finish the QUIC handshake and the WebTransport session request.
 pub const SESSION_SETUP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -62,6 +64,7 @@ const SECP256R1: der::asn1::ObjectIdentifier =
 ///
 /// The only ways to make one ([`WtCertificate::generate`], [`WtCertificate::from_der`]) check
 /// this, so a certificate a browser would refuse to pin is never served.
+#[derive(Clone)]
 pub struct WtCertificate {
     cert_der: Vec<u8>,
     key_pkcs8_der: Zeroizing<Vec<u8>>,
@@ -354,27 +357,29 @@ async fn echo_stream(mut send: SendStream, mut recv: RecvStream) -> anyhow::Resu
 /// Reports `successor_sha256`, the hash of the certificate the device will serve
 /// WebTransport with next (valid until `not_after`, unix seconds), to the relying party at
 /// `rp_base_url`: a [`WtRotation`] signed by `signer`, the device's attestation key, posted to
-/// `{rp_base_url}/devices/{guid}/webtransport-hash`.
+/// `{rp_base_url}/vouch/v1/devices/{guid}/webtransport-hash`.
 ///
 /// The report is signed when this is called; the returned future only sends it, so it can be
 /// awaited or spawned while the key store stays with the caller. It succeeds when the relying
-/// party answers with a 2xx status, which means it moved the pin.
+/// party answers with a 2xx status, which means it moved the pin; a refusal is
+/// [`ReportError::Refused`] with the status (409: the owner holds a certificate expiring no
+/// earlier).
 pub fn report_rotation(
     rp_base_url: &str,
     guid: Guid,
     successor_sha256: [u8; 32],
     not_after: u64,
     signer: &dyn Signer,
-) -> impl Future<Output = anyhow::Result<()>> + Send + 'static {
+) -> impl Future<Output = Result<(), ReportError>> + Send + 'static {
     let report = WtRotation {
         guid,
         successor_cert_sha256: successor_sha256,
         not_after,
     }
     .sign(signer)
-    .map_err(|e| anyhow!("cannot sign the WebTransport rotation report: {e}"));
+    .map_err(|e| ReportError::Failed(anyhow!("cannot sign the WebTransport rotation report: {e}")));
     let url = format!(
-        "{}/devices/{guid}/webtransport-hash",
+        "{}/vouch/v1/devices/{guid}/webtransport-hash",
         rp_base_url.trim_end_matches('/')
     );
     async move {
@@ -391,8 +396,56 @@ pub fn report_rotation(
             return Ok(());
         }
         let text = response.text().await.unwrap_or_default();
-        let text: String = text.chars().take(300).collect();
-        bail!("{url} refused the WebTransport rotation report: {status}: {text}")
+        let text: String = text.trim().chars().take(300).collect();
+        Err(ReportError::Refused {
+            url,
+            status: status.as_u16(),
+            text,
+        })
+    }
+}
+
+/// Why [`report_rotation`] failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ReportError {
+    /// The relying party answered with a status other than 2xx.
+    Refused {
+        /// Where the report went.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// The start of the relying party's explanation.
+        text: String,
+    },
+    /// The report was not made, or did not reach the relying party.
+    Failed(anyhow::Error),
+}
+
+impl std::fmt::Display for ReportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Refused { url, status, text } => write!(
+                f,
+                "{url} refused the WebTransport rotation report: {status}: {text}"
+            ),
+            Self::Failed(e) => write!(f, "{e:#}"),
+        }
+    }
+}
+
+impl From<anyhow::Error> for ReportError {
+    fn from(e: anyhow::Error) -> Self {
+        Self::Failed(e)
+    }
+}
+
+impl std::error::Error for ReportError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Failed(e) => Some(e.as_ref()),
+            Self::Refused { .. } => None,
+        }
     }
 }
 

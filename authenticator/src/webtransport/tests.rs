@@ -213,7 +213,9 @@ async fn the_report_is_posted_signed_to_the_device_path() {
     let end = request.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
     let head = String::from_utf8_lossy(&request[..end]);
     assert!(
-        head.starts_with(&format!("POST /devices/{guid}/webtransport-hash HTTP/1.1")),
+        head.starts_with(&format!(
+            "POST /vouch/v1/devices/{guid}/webtransport-hash HTTP/1.1"
+        )),
         "{head}"
     );
     assert!(head.contains("application/cose"), "{head}");
@@ -239,4 +241,170 @@ async fn a_refused_report_is_an_error_naming_the_status() {
         .to_string();
     server.await.unwrap();
     assert!(err.contains("403"), "{err}");
+}
+
+// --- The service: report, serve, rotate ---------------------------------------------------
+
+/// An owner that checks each report as the relying party does and keeps the accepted ones;
+/// it answers 503 to the first `refuse_first` reports, as an owner that is not up yet.
+struct TestOwner {
+    device_key: vouch_protocol::types::PublicKey,
+    guid: Guid,
+    accepted: std::sync::Mutex<Vec<([u8; 32], u64)>>,
+    refuse_first: std::sync::atomic::AtomicUsize,
+}
+
+async fn test_owner(owner: Arc<TestOwner>) -> (String, tokio::task::JoinHandle<()>) {
+    use axum::http::StatusCode;
+    async fn report(
+        axum::extract::State(owner): axum::extract::State<Arc<TestOwner>>,
+        body: axum::body::Bytes,
+    ) -> StatusCode {
+        use std::sync::atomic::Ordering;
+        if owner
+            .refuse_first
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return StatusCode::SERVICE_UNAVAILABLE;
+        }
+        let Ok(verified) = WtRotation::verify(
+            &body,
+            &RustCrypto,
+            &owner.device_key,
+            owner.guid,
+            unix_now().unwrap(),
+        ) else {
+            return StatusCode::FORBIDDEN;
+        };
+        let r = verified.rotation();
+        let mut accepted = owner.accepted.lock().unwrap();
+        if accepted.last().is_some_and(|(_, t)| *t >= r.not_after) {
+            return StatusCode::CONFLICT;
+        }
+        accepted.push((r.successor_cert_sha256, r.not_after));
+        StatusCode::NO_CONTENT
+    }
+    let app = axum::Router::new()
+        .route(
+            &format!("/vouch/v1/devices/{}/webtransport-hash", owner.guid),
+            axum::routing::post(report),
+        )
+        .with_state(owner);
+    let listener = tokio::net::TcpListener::bind(loopback()).await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (base, server)
+}
+
+async fn next_event(
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<ServiceEvent>,
+) -> ServiceEvent {
+    tokio::time::timeout(Duration::from_secs(30), events.recv())
+        .await
+        .expect("an event within 30 s")
+        .expect("the service is running")
+}
+
+/// The next `Serving` event: (address, hash, accepted).
+async fn next_serving(
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<ServiceEvent>,
+) -> (SocketAddr, [u8; 32], bool) {
+    loop {
+        if let ServiceEvent::Serving {
+            addr,
+            sha256,
+            accepted,
+            ..
+        } = next_event(events).await
+        {
+            return (addr, sha256, accepted);
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_service_serves_what_the_owner_accepted_and_rotates_on_the_same_port() {
+    let key = SigningKey::generate(PkType::SECP256R1, &mut SeededRng::new(b"service")).unwrap();
+    let guid = Guid([5; 16]);
+    let owner = Arc::new(TestOwner {
+        device_key: key.public_key(PkEnc::X509).unwrap(),
+        guid,
+        accepted: Default::default(),
+        refuse_first: 1.into(),
+    });
+    let (base, owner_server) = test_owner(owner.clone()).await;
+    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let mut config = ServiceConfig::new(loopback(), base, guid);
+    config.rotate_every = Duration::from_secs(2);
+    config.retry_first = Duration::from_millis(200);
+    let service = start_service(
+        config,
+        crate::MemoryKeyStore::new(Some(key)),
+        Arc::new(move |e: &ServiceEvent| {
+            let _ = tx.send(e.clone());
+        }),
+    )
+    .unwrap();
+
+    // The owner is not up at first: the report fails, the device serves the certificate
+    // anyway, and once a retry gets through the owner holds that same hash.
+    assert!(matches!(
+        next_event(&mut events).await,
+        ServiceEvent::ReportFailed { .. }
+    ));
+    let (addr, first, accepted) = next_serving(&mut events).await;
+    assert!(!accepted);
+    assert_eq!(next_serving(&mut events).await, (addr, first, true));
+    assert_eq!(owner.accepted.lock().unwrap().len(), 1);
+    assert_eq!(owner.accepted.lock().unwrap()[0].0, first);
+    assert_eq!(ping(addr, first, b"one").await.unwrap(), b"one");
+
+    // The successor: accepted by the owner, then served on the same address.
+    let (addr2, second, accepted) = next_serving(&mut events).await;
+    assert!(accepted);
+    assert_eq!(addr2, addr, "the same UDP address");
+    assert_ne!(second, first);
+    {
+        let accepted = owner.accepted.lock().unwrap();
+        assert_eq!(accepted.len(), 2);
+        assert_eq!(accepted[1].0, second);
+        assert!(accepted[1].1 > accepted[0].1, "a later notAfter");
+    }
+    assert_eq!(ping(addr, second, b"two").await.unwrap(), b"two");
+    assert!(ping(addr, first, b"old").await.is_err());
+
+    service.stop().await.unwrap();
+    let attempt = tokio::time::timeout(Duration::from_secs(20), ping(addr, second, b"x")).await;
+    assert!(!matches!(attempt, Ok(Ok(_))), "{attempt:?}");
+    owner_server.abort();
+}
+
+#[test]
+fn the_service_refuses_a_rotation_of_fourteen_days_or_none_and_a_missing_key() {
+    let config = |secs| {
+        let mut c = ServiceConfig::new(loopback(), "http://127.0.0.1:1".into(), Guid([5; 16]));
+        c.rotate_every = Duration::from_secs(secs);
+        c
+    };
+    let key = || {
+        crate::MemoryKeyStore::new(Some(
+            SigningKey::generate(PkType::SECP256R1, &mut SeededRng::new(b"k")).unwrap(),
+        ))
+    };
+    let quiet: OnEvent = Arc::new(|_: &ServiceEvent| {});
+    for secs in [0, MAX_VALIDITY_SECS] {
+        let err = start_service(config(secs), key(), quiet.clone())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("14 days"), "{err}");
+    }
+    let err = start_service(config(60), crate::MemoryKeyStore::new(None), quiet)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("no attestation key"), "{err}");
 }
