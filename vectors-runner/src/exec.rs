@@ -12,16 +12,21 @@ use vouch_protocol::crypto::test::SeededRng;
 use vouch_protocol::crypto::{CipherSuite, CryptoProvider, SessionKeys, Signer, SigningKey};
 use vouch_protocol::eat::Eat;
 use vouch_protocol::error::VerifyError;
-use vouch_protocol::flows::to1::UnverifiedTo1d;
+use vouch_protocol::flows::to0::{Registration, RvTo0State, rv_hello, rv_owner_sign};
+use vouch_protocol::flows::to1::{
+    RvTo1State, UnverifiedTo1d, hello_rv_guid, rv_hello_rv, rv_prove_to_rv,
+};
 use vouch_protocol::flows::to2::{
     DeviceConfig, DeviceStep, OwnerConfig, OwnerState, Replacement, To2Device, hello_device,
     hello_device_guid,
 };
 use vouch_protocol::flows::{FlowError, Outgoing};
 use vouch_protocol::messages::{self, Message, MessageType};
-use vouch_protocol::serviceinfo::{DeviceModules, Devmod, OwnerModules};
+use vouch_protocol::serviceinfo::{
+    Chunker, DEFAULT_MAX_BUFFERED, DeviceModules, Devmod, OwnerModules, Reassembler,
+};
 use vouch_protocol::types::{
-    Guid, HashAlg, Nonce, PkEnc, PublicKey, RendezvousInfo, ServiceInfo, SigInfo,
+    Guid, HashAlg, Nonce, PkEnc, PublicKey, RendezvousInfo, ServiceInfo, ServiceInfoKv, SigInfo,
 };
 use vouch_protocol::voucher::{ChainHashForm, OvEntry, OvHeader, OwnershipVoucher};
 use vouch_protocol::{Error, types};
@@ -45,6 +50,9 @@ pub fn execute(
         Kind::Eat => eat(inputs, crypto),
         Kind::To2Device => to2_device(inputs, crypto),
         Kind::To2Owner => to2_owner(inputs, crypto),
+        Kind::To0Rv => to0_rv(inputs, crypto),
+        Kind::To1Rv => to1_rv(inputs, crypto),
+        Kind::Serviceinfo => serviceinfo(inputs),
     }
 }
 
@@ -595,4 +603,145 @@ fn owner_step(
                 .map(|(o, s)| with_state((o, s.into())))
         }
     })
+}
+
+// ---- rendezvous server ------------------------------------------------------------------------
+
+fn uint(inputs: &Inputs<'_>, name: &str) -> Result<u64, String> {
+    u64::try_from(inputs.int(name)?).map_err(|_| format!("input {name:?} must be >= 0"))
+}
+
+/// The TO0 rendezvous server (FDO reference §2.2). Inputs: `message`; for TO0.Hello,
+/// `rng_seed`; for TO0.OwnerSign, `state` (the server's stored state, vouch's CBOR), `now`
+/// (Unix seconds) and `max_wait` (the longest registration granted). Fields `sends`,
+/// `sends_body`, and `next_state` or `registration` (what the server stores, vouch's CBOR).
+fn to0_rv(inputs: &Inputs<'_>, crypto: &dyn CryptoProvider) -> Result<Outcome, String> {
+    let (t, body) = inputs.message("message")?;
+    let t = MessageType(t);
+    let Some(state) = inputs.opt_bytes("state")? else {
+        let mut rng = SeededRng::new(&inputs.bytes("rng_seed")?);
+        return Ok(match rv_hello(t, &body, &mut rng) {
+            Ok((out, s)) => {
+                let mut f = sent(&out);
+                f.push(("next_state", hex(&s.to_cbor())));
+                success(f)
+            }
+            Err(e) => Outcome::from_flow(&e),
+        });
+    };
+    let state = RvTo0State::from_cbor(&state).map_err(|e| format!("input \"state\": {e}"))?;
+    let max_wait =
+        u32::try_from(inputs.int("max_wait")?).map_err(|_| "max_wait must be a uint32")?;
+    Ok(
+        match rv_owner_sign(state, t, &body, crypto, uint(inputs, "now")?, max_wait) {
+            Ok((out, registration)) => {
+                let mut f = sent(&out);
+                f.push(("registration", hex(&registration.to_cbor())));
+                success(f)
+            }
+            Err(e) => Outcome::from_flow(&e),
+        },
+    )
+}
+
+/// The TO1 rendezvous server (FDO reference §2.3). Inputs: `message`; for TO1.HelloRV,
+/// `rng_seed`, `now` and optionally `registration` (what TO0 stored, vouch's CBOR; used when
+/// its GUID is the one asked for, as a lookup would); for TO1.ProveToRV, `state` (vouch's
+/// CBOR). Fields `sends`, `sends_body`, and `next_state` after TO1.HelloRV.
+fn to1_rv(inputs: &Inputs<'_>, crypto: &dyn CryptoProvider) -> Result<Outcome, String> {
+    let (t, body) = inputs.message("message")?;
+    let t = MessageType(t);
+    if let Some(state) = inputs.opt_bytes("state")? {
+        let state = RvTo1State::from_cbor(&state).map_err(|e| format!("input \"state\": {e}"))?;
+        return Ok(match rv_prove_to_rv(state, t, &body, crypto) {
+            Ok(out) => success(sent(&out)),
+            Err(e) => Outcome::from_flow(&e),
+        });
+    }
+    let registration = match inputs.opt_bytes("registration")? {
+        Some(b) => {
+            Some(Registration::from_cbor(&b).map_err(|e| format!("input \"registration\": {e}"))?)
+        }
+        None => None,
+    };
+    let guid = match hello_rv_guid(t, &body) {
+        Ok(g) => g,
+        Err(e) => return Ok(Outcome::from_flow(&e)),
+    };
+    let found = registration.as_ref().filter(|r| r.guid == guid);
+    let mut rng = SeededRng::new(&inputs.bytes("rng_seed")?);
+    Ok(
+        match rv_hello_rv(t, &body, found, uint(inputs, "now")?, &mut rng) {
+            Ok((out, s)) => {
+                let mut f = sent(&out);
+                f.push(("next_state", hex(&s.to_cbor())));
+                success(f)
+            }
+            Err(e) => Outcome::from_flow(&e),
+        },
+    )
+}
+
+// ---- ServiceInfo --------------------------------------------------------------------------------
+
+/// ServiceInfo across messages (FDO reference §2.5, §6 pitfall 9). Input `op`:
+/// * `reassemble`: `messages`, the ServiceInfo arrays received in order (CBOR), and optionally
+///   `max_buffered` (the cap on one unfinished value); field `values`, the logical key/values
+///   (`[{"key", "value"}]`, each value one complete CBOR item).
+/// * `chunk`: `values` (`[{"key", "value"}]`) and `limit` (the peer's ServiceInfo size); field
+///   `messages`, the ServiceInfo arrays to send (CBOR), each within the limit.
+fn serviceinfo(inputs: &Inputs<'_>) -> Result<Outcome, String> {
+    let kv_json = |kv: &ServiceInfoKv| json!({ "key": kv.key, "value": hex::encode(&kv.value) });
+    match inputs.text("op")? {
+        "reassemble" => {
+            let max = if inputs.has("max_buffered") {
+                usize::try_from(inputs.int("max_buffered")?).map_err(|_| "max_buffered >= 0")?
+            } else {
+                DEFAULT_MAX_BUFFERED
+            };
+            let mut r = Reassembler::new(max);
+            let mut values = Vec::new();
+            for m in inputs.bytes_list("messages")? {
+                let si = or_fail!(ServiceInfo::from_cbor(&m));
+                for kv in si.0 {
+                    values.extend(or_fail!(r.push(kv)).iter().map(kv_json));
+                }
+            }
+            or_fail!(r.finish());
+            Ok(success([("values", Value::Array(values))]))
+        }
+        "chunk" => {
+            let limit =
+                u16::try_from(inputs.int("limit")?).map_err(|_| "limit must be a uint16")?;
+            let mut c = Chunker::new();
+            let list = inputs
+                .value("values")?
+                .as_array()
+                .ok_or("input \"values\" must be a list")?;
+            for v in list {
+                let key = v
+                    .get("key")
+                    .and_then(Value::as_str)
+                    .ok_or("a value needs a key")?;
+                let value = v
+                    .get("value")
+                    .and_then(Value::as_str)
+                    .ok_or("a value needs a hex value")?;
+                let value = hex::decode(value).map_err(|e| format!("bad hex: {e}"))?;
+                c.push(ServiceInfoKv {
+                    key: key.to_string(),
+                    value,
+                });
+            }
+            let mut messages = Vec::new();
+            while !c.is_empty() {
+                if messages.len() > 10_000 {
+                    return Err("more than 10000 messages".into());
+                }
+                messages.push(hex(&or_fail!(c.next_message(limit)).to_cbor()));
+            }
+            Ok(success([("messages", Value::Array(messages))]))
+        }
+        other => Err(format!("unknown ServiceInfo op {other:?}")),
+    }
 }

@@ -106,11 +106,17 @@ pub enum Kind {
     To2Device,
     /// One step of the TO2 owner state machine, its prior state given as its stored CBOR.
     To2Owner,
+    /// One step of the TO0 rendezvous server (TO0.Hello, TO0.OwnerSign), time given.
+    To0Rv,
+    /// One step of the TO1 rendezvous server (TO1.HelloRV, TO1.ProveToRV), time given.
+    To1Rv,
+    /// ServiceInfo split into size-limited messages, and put back together.
+    Serviceinfo,
 }
 
 impl Kind {
     /// Every kind, in order.
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 12] = [
         Kind::Decode,
         Kind::Voucher,
         Kind::Digest,
@@ -120,6 +126,9 @@ impl Kind {
         Kind::Eat,
         Kind::To2Device,
         Kind::To2Owner,
+        Kind::To0Rv,
+        Kind::To1Rv,
+        Kind::Serviceinfo,
     ];
 
     /// The name used in manifests and on the command line.
@@ -134,6 +143,9 @@ impl Kind {
             Kind::Eat => "eat",
             Kind::To2Device => "to2-device",
             Kind::To2Owner => "to2-owner",
+            Kind::To0Rv => "to0-rv",
+            Kind::To1Rv => "to1-rv",
+            Kind::Serviceinfo => "serviceinfo",
         }
     }
 

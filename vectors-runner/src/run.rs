@@ -363,6 +363,17 @@ impl Inputs<'_> {
             .collect()
     }
 
+    /// A list of byte strings `[{"hex": …}, …]`.
+    pub fn bytes_list(&self, name: &str) -> Result<Vec<Vec<u8>>, String> {
+        let list = self
+            .get(name)?
+            .as_array()
+            .ok_or_else(|| format!("input {name:?} must be a list of byte strings"))?;
+        list.iter()
+            .map(|v| value_bytes(v, self.base).map_err(|e| format!("input {name:?}: {e}")))
+            .collect()
+    }
+
     /// One message `{"type": n, "body": bytes}`.
     pub fn message(&self, name: &str) -> Result<(u8, Vec<u8>), String> {
         message(self.get(name)?, self.base).map_err(|e| format!("input {name:?}: {e}"))

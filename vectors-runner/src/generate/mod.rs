@@ -11,6 +11,8 @@
 
 mod decode;
 mod primitives;
+mod rendezvous;
+mod serviceinfo;
 mod to2;
 mod voucher;
 mod world;
@@ -160,6 +162,9 @@ pub fn all_manifests() -> R<Vec<(PathBuf, Manifest)>> {
         primitives::eat_group()?,
         to2::device_group()?,
         to2::owner_group()?,
+        rendezvous::to0_group()?,
+        rendezvous::to1_group()?,
+        serviceinfo::group()?,
     ];
     Ok(groups
         .into_iter()
