@@ -12,6 +12,7 @@ use vouch_protocol::crypto::test::SeededRng;
 use vouch_protocol::crypto::{CipherSuite, CryptoProvider, SessionKeys, Signer, SigningKey};
 use vouch_protocol::eat::Eat;
 use vouch_protocol::error::VerifyError;
+use vouch_protocol::flows::di::{DiDevice, ManufacturerDiState, set_hmac};
 use vouch_protocol::flows::to0::{Registration, RvTo0State, rv_hello, rv_owner_sign};
 use vouch_protocol::flows::to1::{
     RvTo1State, UnverifiedTo1d, hello_rv_guid, rv_hello_rv, rv_prove_to_rv,
@@ -53,6 +54,7 @@ pub fn execute(
         Kind::To0Rv => to0_rv(inputs, crypto),
         Kind::To1Rv => to1_rv(inputs, crypto),
         Kind::Serviceinfo => serviceinfo(inputs),
+        Kind::Di => di(inputs, crypto),
     }
 }
 
@@ -744,4 +746,53 @@ fn serviceinfo(inputs: &Inputs<'_>) -> Result<Outcome, String> {
         }
         other => Err(format!("unknown ServiceInfo op {other:?}")),
     }
+}
+
+// ---- DI -------------------------------------------------------------------------------------------
+
+/// DI (FDO reference §2.1). Input `message`. The manufacturer's step, when `state` (its stored
+/// state after DI.SetCredentials, vouch's CBOR) is given: DI.SetHMAC, fields `sends`,
+/// `sends_body`, `voucher` (the new voucher's CBOR). Otherwise the device's: DI.SetCredentials
+/// with `rng_seed` (the HMAC secret's source) and optional `device_alg` (the COSE algorithm of
+/// its attestation key), fields `sends`, `sends_body`; with `done`, the manufacturer's DI.Done,
+/// the field `credential` (its CBOR) too.
+fn di(inputs: &Inputs<'_>, crypto: &dyn CryptoProvider) -> Result<Outcome, String> {
+    let (t, body) = inputs.message("message")?;
+    let t = MessageType(t);
+    if let Some(state) = inputs.opt_bytes("state")? {
+        let state =
+            ManufacturerDiState::from_cbor(&state).map_err(|e| format!("input \"state\": {e}"))?;
+        return Ok(match set_hmac(state, t, &body, crypto) {
+            Ok((out, voucher)) => {
+                let mut f = sent(&out);
+                f.push(("voucher", hex(&voucher.to_cbor())));
+                success(f)
+            }
+            Err(e) => Outcome::from_flow(&e),
+        });
+    }
+    let device_alg = if inputs.has("device_alg") {
+        let a = inputs.int("device_alg")?;
+        Some(
+            vouch_protocol::crypto::SigAlg::from_i64(a)
+                .ok_or_else(|| format!("unknown COSE algorithm {a}"))?,
+        )
+    } else {
+        None
+    };
+    let (_, device) = DiDevice::start(device_alg, messages::di::DeviceMfgInfo::null());
+    let mut rng = SeededRng::new(&inputs.bytes("rng_seed")?);
+    let (out, hmac_sent) = match device.set_credentials(t, &body, crypto, &mut rng) {
+        Ok(v) => v,
+        Err(e) => return Ok(Outcome::from_flow(&e)),
+    };
+    let mut fields = sent(&out);
+    if inputs.has("done") {
+        let (dt, db) = inputs.message("done")?;
+        match hmac_sent.done(MessageType(dt), &db) {
+            Ok(credential) => fields.push(("credential", hex(&credential.to_cbor()))),
+            Err(e) => return Ok(Outcome::from_flow(&e)),
+        }
+    }
+    Ok(success(fields))
 }

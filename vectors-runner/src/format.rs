@@ -112,11 +112,14 @@ pub enum Kind {
     To1Rv,
     /// ServiceInfo split into size-limited messages, and put back together.
     Serviceinfo,
+    /// One step of DI: the device's (DI.SetCredentials, DI.Done) or the manufacturer's
+    /// (DI.SetHMAC, its prior state given).
+    Di,
 }
 
 impl Kind {
     /// Every kind, in order.
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Decode,
         Kind::Voucher,
         Kind::Digest,
@@ -129,6 +132,7 @@ impl Kind {
         Kind::To0Rv,
         Kind::To1Rv,
         Kind::Serviceinfo,
+        Kind::Di,
     ];
 
     /// The name used in manifests and on the command line.
@@ -146,6 +150,7 @@ impl Kind {
             Kind::To0Rv => "to0-rv",
             Kind::To1Rv => "to1-rv",
             Kind::Serviceinfo => "serviceinfo",
+            Kind::Di => "di",
         }
     }
 

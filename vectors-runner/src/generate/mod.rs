@@ -10,6 +10,7 @@
 //! implementations wrote, and are kept by hand with their provenance.
 
 mod decode;
+mod di;
 mod primitives;
 mod rendezvous;
 mod serviceinfo;
@@ -165,6 +166,7 @@ pub fn all_manifests() -> R<Vec<(PathBuf, Manifest)>> {
         rendezvous::to0_group()?,
         rendezvous::to1_group()?,
         serviceinfo::group()?,
+        di::group()?,
     ];
     Ok(groups
         .into_iter()
