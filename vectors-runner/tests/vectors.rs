@@ -197,3 +197,59 @@ fn a_keyless_hmac_fails_the_hmac_cases_and_nothing_that_does_not_use_it() {
         assert!(!untouched || r.passed, "{}: {}", r.id, r.detail);
     }
 }
+
+/// Flips one bit in the middle of every byte-string input of `case` (a message's body too),
+/// one input at a time.
+fn mutants(case: &vouch_vectors::Case) -> Vec<vouch_vectors::Case> {
+    let flip = |h: &str| -> Option<serde_json::Value> {
+        let mut bytes = hex::decode(h).ok()?;
+        let mid = bytes.len() / 2;
+        *bytes.get_mut(mid)? ^= 0x10;
+        Some(format::hex_input(&bytes))
+    };
+    let mut out = Vec::new();
+    for (name, value) in &case.inputs {
+        let mutated = if let Some(h) = value.get("hex").and_then(|h| h.as_str()) {
+            flip(h)
+        } else if let Some(h) = value.pointer("/body/hex").and_then(|h| h.as_str()) {
+            flip(h).map(|body| {
+                let mut v = value.clone();
+                v["body"] = body;
+                v
+            })
+        } else {
+            None
+        };
+        if let Some(v) = mutated {
+            let mut m = case.clone();
+            m.inputs.insert(name.clone(), v);
+            out.push(m);
+        }
+    }
+    out
+}
+
+#[test]
+fn no_step_panics_on_a_mutated_input() {
+    let (mut runs, mut caught) = (0, 0);
+    for m in format::load_dir(&vectors()).expect("load") {
+        let base = m
+            .path
+            .parent()
+            .expect("a manifest has a directory")
+            .to_path_buf();
+        for case in &m.manifest.cases {
+            for mutant in mutants(case) {
+                runs += 1;
+                let r =
+                    vouch_vectors::run::check_case(&mutant, &m.manifest.group, &base, &RustCrypto);
+                caught += usize::from(r.is_err());
+                let detail = r.unwrap_or_else(|e| e);
+                assert!(!detail.contains("panicked"), "{}: {detail}", case.id);
+            }
+        }
+    }
+    // Enough inputs were mutated, and most mutations changed the outcome.
+    assert!(runs > 500, "{runs}");
+    assert!(caught * 2 > runs, "{caught} of {runs}");
+}
