@@ -13,9 +13,9 @@ use vouch_protocol::crypto::{CipherSuite, CryptoProvider, SessionKeys, Signer, S
 use vouch_protocol::eat::Eat;
 use vouch_protocol::error::VerifyError;
 use vouch_protocol::flows::di::{DiDevice, ManufacturerDiState, set_hmac};
-use vouch_protocol::flows::to0::{Registration, RvTo0State, rv_hello, rv_owner_sign};
+use vouch_protocol::flows::to0::{Registration, RvTo0State, To0Owner, rv_hello, rv_owner_sign};
 use vouch_protocol::flows::to1::{
-    RvTo1State, UnverifiedTo1d, hello_rv_guid, rv_hello_rv, rv_prove_to_rv,
+    RvTo1State, To1Device, UnverifiedTo1d, hello_rv_guid, rv_hello_rv, rv_prove_to_rv,
 };
 use vouch_protocol::flows::to2::{
     DeviceConfig, DeviceStep, OwnerConfig, OwnerState, Replacement, To2Device, hello_device,
@@ -55,6 +55,8 @@ pub fn execute(
         Kind::To1Rv => to1_rv(inputs, crypto),
         Kind::Serviceinfo => serviceinfo(inputs),
         Kind::Di => di(inputs, crypto),
+        Kind::To0Owner => to0_owner(inputs, crypto),
+        Kind::To1Device => to1_device(inputs),
     }
 }
 
@@ -791,6 +793,75 @@ fn di(inputs: &Inputs<'_>, crypto: &dyn CryptoProvider) -> Result<Outcome, Strin
         let (dt, db) = inputs.message("done")?;
         match hmac_sent.done(MessageType(dt), &db) {
             Ok(credential) => fields.push(("credential", hex(&credential.to_cbor()))),
+            Err(e) => return Ok(Outcome::from_flow(&e)),
+        }
+    }
+    Ok(success(fields))
+}
+
+// ---- the clients of the rendezvous server ---------------------------------------------------------
+
+/// The owner's side of TO0 (FDO reference §2.2). Inputs `voucher`, `owner_key` (PKCS#8),
+/// `addresses` (the CBOR array of RVTO2AddrEntry to register), `wait_seconds`; optional
+/// `message` (TO0.HelloAck) and, after it, `accept` (TO0.AcceptOwner). Fields `sends` and
+/// `sends_body` of the last message sent, and `granted` after `accept`.
+fn to0_owner(inputs: &Inputs<'_>, crypto: &dyn CryptoProvider) -> Result<Outcome, String> {
+    use vouch_protocol::cbor::{Decoder, decode_array};
+    use vouch_protocol::messages::to0::RvTo2Addr;
+    let voucher = or_fail!(OwnershipVoucher::from_bytes(&inputs.bytes("voucher")?));
+    let owner = SigningKey::from_der(&inputs.bytes("owner_key")?)
+        .map_err(|e| format!("input \"owner_key\": {e}"))?;
+    let addresses = inputs.bytes("addresses")?;
+    let mut d = Decoder::new(&addresses);
+    let addresses: Vec<RvTo2Addr> =
+        or_fail!(decode_array(&mut d, "to1dRV (array of RVTO2AddrEntry)"));
+    or_fail!(d.finish("end of to1dRV"));
+    let wait = u32::try_from(inputs.int("wait_seconds")?).map_err(|_| "wait_seconds: uint32")?;
+    let verified = or_fail!(voucher.verify(crypto, None, None));
+    let (hello, owner_state) = or_fail!(To0Owner::start(verified, addresses, wait));
+    if !inputs.has("message") {
+        return Ok(success(sent(&hello)));
+    }
+    let (t, body) = inputs.message("message")?;
+    let (out, signed) = match owner_state.hello_ack(MessageType(t), &body, crypto, &owner) {
+        Ok(v) => v,
+        Err(e) => return Ok(Outcome::from_flow(&e)),
+    };
+    let mut fields = sent(&out);
+    if inputs.has("accept") {
+        let (t, body) = inputs.message("accept")?;
+        match signed.accept_owner(MessageType(t), &body) {
+            Ok(granted) => fields.push(("granted", json!(granted))),
+            Err(e) => return Ok(Outcome::from_flow(&e)),
+        }
+    }
+    Ok(success(fields))
+}
+
+/// The device's side of TO1 (FDO reference §2.3). Inputs `credential`, `device_key` (PKCS#8),
+/// `sg_type` (eASigInfo's sgType); optional `message` (TO1.HelloRVAck) and, after it,
+/// `redirect` (TO1.RVRedirect). Fields `sends` and `sends_body` of the last message sent, and
+/// `to1d` (the blob, not yet verified) after `redirect`.
+fn to1_device(inputs: &Inputs<'_>) -> Result<Outcome, String> {
+    let credential = DeviceCredential::from_any(&inputs.bytes("credential")?)
+        .map_err(|e| format!("input \"credential\": {e}"))?;
+    let key = SigningKey::from_der(&inputs.bytes("device_key")?)
+        .map_err(|e| format!("input \"device_key\": {e}"))?;
+    let sig_info = SigInfo::new(vouch_protocol::types::SgType(inputs.int("sg_type")?));
+    let (hello, device) = or_fail!(To1Device::start(&credential, sig_info));
+    if !inputs.has("message") {
+        return Ok(success(sent(&hello)));
+    }
+    let (t, body) = inputs.message("message")?;
+    let (out, proved) = match device.hello_rv_ack(MessageType(t), &body, &key) {
+        Ok(v) => v,
+        Err(e) => return Ok(Outcome::from_flow(&e)),
+    };
+    let mut fields = sent(&out);
+    if inputs.has("redirect") {
+        let (t, body) = inputs.message("redirect")?;
+        match proved.rv_redirect(MessageType(t), &body) {
+            Ok(to1d) => fields.push(("to1d", hex(&to1d.to_cbor()))),
             Err(e) => return Ok(Outcome::from_flow(&e)),
         }
     }

@@ -115,11 +115,15 @@ pub enum Kind {
     /// One step of DI: the device's (DI.SetCredentials, DI.Done) or the manufacturer's
     /// (DI.SetHMAC, its prior state given).
     Di,
+    /// The owner's side of TO0 (TO0.Hello, TO0.HelloAck, TO0.AcceptOwner).
+    To0Owner,
+    /// The device's side of TO1 (TO1.HelloRV, TO1.HelloRVAck, TO1.RVRedirect).
+    To1Device,
 }
 
 impl Kind {
     /// Every kind, in order.
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 15] = [
         Kind::Decode,
         Kind::Voucher,
         Kind::Digest,
@@ -133,6 +137,8 @@ impl Kind {
         Kind::To1Rv,
         Kind::Serviceinfo,
         Kind::Di,
+        Kind::To0Owner,
+        Kind::To1Device,
     ];
 
     /// The name used in manifests and on the command line.
@@ -151,6 +157,8 @@ impl Kind {
             Kind::To1Rv => "to1-rv",
             Kind::Serviceinfo => "serviceinfo",
             Kind::Di => "di",
+            Kind::To0Owner => "to0-owner",
+            Kind::To1Device => "to1-device",
         }
     }
 

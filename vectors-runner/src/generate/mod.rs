@@ -167,6 +167,8 @@ pub fn all_manifests() -> R<Vec<(PathBuf, Manifest)>> {
         rendezvous::to1_group()?,
         serviceinfo::group()?,
         di::group()?,
+        rendezvous::to0_owner_group()?,
+        rendezvous::to1_device_group()?,
     ];
     Ok(groups
         .into_iter()

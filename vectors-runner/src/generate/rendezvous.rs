@@ -404,3 +404,231 @@ pub fn to1_group() -> R<Group> {
     );
     Ok(g)
 }
+
+fn addresses_cbor() -> Vec<u8> {
+    let mut e = Encoder::new();
+    vouch_protocol::cbor::encode_array(&mut e, &addresses());
+    e.into_bytes()
+}
+
+/// The owner's side of TO0, against the server's own answers.
+pub fn to0_owner_group() -> R<Group> {
+    use vouch_protocol::flows::to0::To0Owner;
+    let mut g = Group::new(
+        "to0-owner",
+        "The owner's side of TO0 (FDO reference §2.2): it registers a voucher with entries, \
+         signs to1d with the owner key over H(to0d), and learns the time granted.",
+    );
+    let w = World::new(PkType::SECP256R1, PkEnc::X509)?;
+    let (ack, state) = hello_state()?;
+    let base = |voucher: &OwnershipVoucher,
+                key: &SigningKey,
+                wait: u32|
+     -> R<Vec<(&'static str, Value)>> {
+        Ok(vec![
+            ("voucher", hex_input(&voucher.to_cbor())),
+            ("owner_key", hex_input(&super::world::pkcs8(key)?)),
+            ("addresses", hex_input(&addresses_cbor())),
+            ("wait_seconds", json!(wait)),
+        ])
+    };
+    let (hello, _) = To0Owner::start(
+        w.voucher.clone().verify(&C, None, None).ctx("verify")?,
+        addresses(),
+        3600,
+    )
+    .ctx("start")?;
+    g.add(
+        "start",
+        "The owner starts TO0 with TO0.Hello.",
+        reference("§2.2 (20)"),
+        Kind::To0Owner,
+        base(&w.voucher, &w.owner, 3600)?,
+        ok(vec![("sends", json!(20)), ("sends_body", hx(&hello.body))]),
+    );
+    for (name, wait) in [("hello-ack", 3600u32), ("hello-ack-long-wait", 30 * 86_400)] {
+        let (_, owner) = To0Owner::start(
+            w.voucher.clone().verify(&C, None, None).ctx("verify")?,
+            addresses(),
+            wait,
+        )
+        .ctx("start")?;
+        let (sign, signed) = owner
+            .hello_ack(MessageType::TO0_HELLO_ACK, &ack.body, &C, &w.owner)
+            .ctx("hello_ack")?;
+        // The server accepts what the owner sent, and grants what it grants.
+        let (accept, _) = rv_owner_sign(
+            state.clone(),
+            MessageType::TO0_OWNER_SIGN,
+            &sign.body,
+            &C,
+            FIXED_TIME,
+            MAX_WAIT,
+        )
+        .ctx("rv_owner_sign")?;
+        let granted = signed
+            .accept_owner(MessageType::TO0_ACCEPT_OWNER, &accept.body)
+            .ctx("accept")?;
+        let mut i = base(&w.voucher, &w.owner, wait)?;
+        i.push(("message", msg(MessageType::TO0_HELLO_ACK, &ack.body)));
+        i.push(("accept", msg(MessageType::TO0_ACCEPT_OWNER, &accept.body)));
+        g.add(
+            name,
+            &format!("The owner asks for {wait} seconds: TO0.OwnerSign with the server's nonce, to1d signed by the owner key; TO0.AcceptOwner grants {granted}."),
+            reference("§2.2 (21, 22, 23)"),
+            Kind::To0Owner,
+            i,
+            ok(vec![("sends", json!(22)), ("sends_body", hx(&sign.body)), ("granted", json!(granted))]),
+        );
+    }
+    g.add(
+        "start-voucher-without-entries",
+        "A voucher without entries cannot be registered: it names no owner.",
+        reference("§2.2 (the voucher has at least one entry)"),
+        Kind::To0Owner,
+        base(&w.voucher0, &w.mfg, 3600)?,
+        fail(ErrorCode::INVALID_MESSAGE_ERROR, "verify.no-entries"),
+    );
+    let mut i = base(&w.voucher, &w.owner, 3600)?;
+    for (n, v) in i.iter_mut() {
+        if *n == "addresses" {
+            *v = hex_input(&[0x80]);
+        }
+    }
+    g.add(
+        "start-no-addresses",
+        "An empty to1dRV: the device would have nowhere to go.",
+        reference("§2.2 (to1dRV: [+ RVTO2AddrEntry])"),
+        Kind::To0Owner,
+        i,
+        fail(ErrorCode::INTERNAL_SERVER_ERROR, "misuse"),
+    );
+    let mut i = base(&w.voucher, &w.reseller, 3600)?;
+    i.push(("message", msg(MessageType::TO0_HELLO_ACK, &ack.body)));
+    g.add("hello-ack-signer-not-the-owner", "The owner is given the previous owner's key to sign to1d with: refused before anything is sent.", reference("§2.2 (to1d is signed by the owner key)"), Kind::To0Owner, i, fail(ErrorCode::INTERNAL_SERVER_ERROR, "misuse"));
+    let mut e = Encoder::new();
+    e.array(1).bytes(&[0x21; 17]);
+    let mut i = base(&w.voucher, &w.owner, 3600)?;
+    i.push(("message", msg(MessageType::TO0_HELLO_ACK, &e.into_bytes())));
+    g.add(
+        "hello-ack-17-byte-nonce",
+        "TO0.HelloAck with a 17-byte nonce.",
+        reference("§3 Nonce"),
+        Kind::To0Owner,
+        i,
+        fail(ErrorCode::MESSAGE_BODY_ERROR, "decode"),
+    );
+    let mut i = base(&w.voucher, &w.owner, 3600)?;
+    i.push(("message", msg(MessageType::TO0_HELLO_ACK, &ack.body)));
+    i.push(("accept", msg(MessageType::TO0_ACCEPT_OWNER, &[0x81, 0x20])));
+    g.add(
+        "accept-owner-negative-wait",
+        "TO0.AcceptOwner whose WaitSeconds is negative.",
+        reference("§2.2 (23: WaitSeconds uint32)"),
+        Kind::To0Owner,
+        i,
+        fail(ErrorCode::MESSAGE_BODY_ERROR, "decode"),
+    );
+    Ok(g)
+}
+
+/// The device's side of TO1, against the server's own answers.
+pub fn to1_device_group() -> R<Group> {
+    use vouch_protocol::flows::to1::{To1Device, rv_prove_to_rv};
+    let mut g = Group::new(
+        "to1-device",
+        "The device's side of TO1 (FDO reference §2.3): TO1.HelloRV with its GUID, the EAT \
+         over NonceTO1Proof, and the owner's to1d it is redirected with (verified only in TO2).",
+    );
+    let w = World::new(PkType::SECP256R1, PkEnc::X509)?;
+    let (_, state) = hello_state()?;
+    let m = owner_sign(&w.voucher, *state.nonce(), 3600, &w.owner)?;
+    let (_, registration) = rv_owner_sign(
+        state,
+        MessageType::TO0_OWNER_SIGN,
+        &m.to_cbor(),
+        &C,
+        FIXED_TIME,
+        MAX_WAIT,
+    )
+    .ctx("rv_owner_sign")?;
+    let base = |cred: &[u8]| -> R<Vec<(&'static str, Value)>> {
+        Ok(vec![
+            ("credential", hex_input(cred)),
+            (
+                "device_key",
+                hex_input(&super::world::pkcs8(&w.device_key)?),
+            ),
+            ("sg_type", json!(SgType::ES256.0)),
+        ])
+    };
+    let cred = w.credential.to_cbor();
+    let (hello, device) =
+        To1Device::start(&w.credential, SigInfo::new(SgType::ES256)).ctx("start")?;
+    g.add(
+        "start",
+        "The device starts TO1: TO1.HelloRV with its GUID and eASigInfo ES256.",
+        reference("§2.3 (30)"),
+        Kind::To1Device,
+        base(&cred)?,
+        ok(vec![("sends", json!(30)), ("sends_body", hx(&hello.body))]),
+    );
+    let (ack, rv_state) = rv_hello_rv(
+        MessageType::TO1_HELLO_RV,
+        &hello.body,
+        Some(&registration),
+        FIXED_TIME + 60,
+        &mut SeededRng::new(b"vouch vectors TO1 device"),
+    )
+    .ctx("rv_hello_rv")?;
+    let (proof, _) = device
+        .hello_rv_ack(MessageType::TO1_HELLO_RV_ACK, &ack.body, &w.device_key)
+        .ctx("hello_rv_ack")?;
+    let redirect = rv_prove_to_rv(rv_state, MessageType::TO1_PROVE_TO_RV, &proof.body, &C)
+        .ctx("rv_prove_to_rv")?;
+    let mut i = base(&cred)?;
+    i.push(("message", msg(MessageType::TO1_HELLO_RV_ACK, &ack.body)));
+    i.push((
+        "redirect",
+        msg(MessageType::TO1_RV_REDIRECT, &redirect.body),
+    ));
+    g.add("hello-rv-ack-and-redirect", "The device signs the EAT over the server's NonceTO1Proof (which the server accepts) and keeps the to1d it is redirected with.", reference("§2.3 (31, 32, 33)"), Kind::To1Device, i, ok(vec![("sends", json!(32)), ("sends_body", hx(&proof.body)), ("to1d", hx(&registration.to1d))]));
+    let mut inactive = w.credential.clone();
+    inactive.active = false;
+    g.add(
+        "start-inactive-credential",
+        "A credential whose DCActive is false must not onboard.",
+        reference("§3 (DCActive)"),
+        Kind::To1Device,
+        base(&inactive.to_cbor())?,
+        fail(ErrorCode::INTERNAL_SERVER_ERROR, "misuse"),
+    );
+    let mut i = base(&cred)?;
+    i.push(("message", msg(MessageType::TO1_HELLO_RV_ACK, &[0x82, 0x50])));
+    g.add(
+        "hello-rv-ack-truncated",
+        "TO1.HelloRVAck cut inside its nonce.",
+        reference("§2.3 (31)"),
+        Kind::To1Device,
+        i,
+        fail(ErrorCode::MESSAGE_BODY_ERROR, "decode"),
+    );
+    let mut i = base(&cred)?;
+    i.push(("message", msg(MessageType::TO1_HELLO_RV_ACK, &ack.body)));
+    i.push((
+        "redirect",
+        msg(
+            MessageType::TO1_RV_REDIRECT,
+            redirect.body.get(1..).ctx("untag")?,
+        ),
+    ));
+    g.add(
+        "redirect-untagged",
+        "TO1.RVRedirect whose to1d lacks its COSE_Sign1 tag.",
+        reference("§2.3 (33: the stored COSE_Sign1, tag 18)"),
+        Kind::To1Device,
+        i,
+        fail(ErrorCode::MESSAGE_BODY_ERROR, "decode"),
+    );
+    Ok(g)
+}
