@@ -139,6 +139,9 @@ pub const DECODE_TYPES: &[&str] = &[
     "COSE_Sign1",
     "EAT",
     "DeviceCredential",
+    "vouch.tls:enroll",
+    "vouch.tls:csr",
+    "vouch.tls:cert",
 ];
 
 fn decode_as(ty: &str, b: &[u8]) -> Result<Result<Decoded, Error>, String> {
@@ -182,6 +185,9 @@ fn decode_as(ty: &str, b: &[u8]) -> Result<Result<Decoded, Error>, String> {
         "COSE_Sign1" => round_trip::<Sign1>(b),
         "EAT" => round_trip::<Eat>(b),
         "DeviceCredential" => round_trip::<DeviceCredential>(b),
+        "vouch.tls:enroll" => round_trip::<vouch_protocol::serviceinfo::tls::Enroll>(b),
+        "vouch.tls:csr" => round_trip::<vouch_protocol::serviceinfo::tls::CsrRequest>(b),
+        "vouch.tls:cert" => round_trip::<vouch_protocol::serviceinfo::tls::CertChain>(b),
         other => return Err(format!("unknown type {other:?} (see DECODE_TYPES)")),
     })
 }

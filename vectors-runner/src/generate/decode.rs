@@ -12,6 +12,7 @@ use vouch_protocol::crypto::kex::KexSuite;
 use vouch_protocol::crypto::{CryptoProvider, Signer};
 use vouch_protocol::eat::{Eat, EatClaims, EatHeaders};
 use vouch_protocol::messages::{ErrorMessage, Message, MessageType, di, to0, to1, to2};
+use vouch_protocol::serviceinfo::tls;
 use vouch_protocol::types::{
     HashAlg, Nonce, PkEnc, PkType, RendezvousInfo, RvDirective, RvInstruction, RvVariable,
     ServiceInfo, ServiceInfoKv, SgType, SigInfo, TransportProtocol,
@@ -270,11 +271,36 @@ fn items() -> R<Vec<Item>> {
         cose("COSE_Sign1", "§4.3", to1d.sign1().bytes().to_vec()),
         cose("EAT", "§3", eat.to_cbor()),
         m("DeviceCredential", "§3", w.credential.to_cbor()),
+        m(
+            "vouch.tls:enroll",
+            "docs/SERVICEINFO-TLS.md",
+            tls::Enroll {
+                zone: "devices.example".into(),
+                validity_seconds: Some(14 * 86_400),
+            }
+            .to_cbor(),
+        ),
+        m(
+            "vouch.tls:csr",
+            "docs/SERVICEINFO-TLS.md",
+            tls::CsrRequest {
+                csr: vec![0x30, 0x03, 0x02, 0x01, 0x00],
+                dns_names: vec!["board.devices.example".into()],
+                ips: vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7))],
+                webtransport_cert_sha256: Some([0x7e; 32]),
+            }
+            .to_cbor(),
+        ),
+        m(
+            "vouch.tls:cert",
+            "docs/SERVICEINFO-TLS.md",
+            tls::CertChain(w.chain.clone()).to_cbor(),
+        ),
     ])
 }
 
 fn slug(ty: &str) -> String {
-    ty.to_ascii_lowercase().replace(['.', '_'], "-")
+    ty.to_ascii_lowercase().replace(['.', '_', ':'], "-")
 }
 
 fn decode_inputs(ty: &str, bytes: &[u8]) -> Vec<(&'static str, Value)> {
@@ -341,6 +367,18 @@ pub fn group() -> R<Group> {
                 peer("§2 (COSE_Sign1 always tagged)", "fdo-rs"),
                 Kind::Decode,
                 decode_inputs(item.ty, item.bytes.get(1..).ctx("untag")?),
+                body_error(),
+            );
+        } else if item.bytes.first().is_some_and(|b| b >> 5 == 5) {
+            g.add(
+                &format!("{name}/array-instead-of-map"),
+                &format!(
+                    "An empty array where {} (a map) belongs is refused.",
+                    item.ty
+                ),
+                reference("§2 (the CDDL of each item)"),
+                Kind::Decode,
+                decode_inputs(item.ty, &[0x80]),
                 body_error(),
             );
         } else if item.ty != "Guid" {
