@@ -253,3 +253,37 @@ fn no_step_panics_on_a_mutated_input() {
     assert!(runs > 500, "{runs}");
     assert!(caught * 2 > runs, "{caught} of {runs}");
 }
+
+#[test]
+fn every_case_the_readme_names_exists() {
+    let readme = std::fs::read_to_string(vectors().join("README.md")).expect("README");
+    let all = manifests();
+    let groups: BTreeSet<String> = all.iter().map(|m| m.group.clone()).collect();
+    let ids: BTreeSet<String> = all
+        .into_iter()
+        .flat_map(|m| m.cases)
+        .map(|c| c.id)
+        .collect();
+    let mut checked = 0;
+    for token in readme.split('`').skip(1).step_by(2) {
+        let Some((group, _)) = token.split_once('/') else {
+            continue;
+        };
+        if !groups.contains(group)
+            || token.contains(' ')
+            || token.ends_with('/')
+            || token.ends_with(".json")
+            || token.ends_with(".md")
+        {
+            continue;
+        }
+        // `prefix-*` names every case starting with the prefix; there must be one.
+        let found = match token.split_once('*') {
+            Some((prefix, _)) => ids.iter().any(|id| id.starts_with(prefix)),
+            None => ids.contains(token),
+        };
+        assert!(found, "README.md names {token}, which is no case");
+        checked += 1;
+    }
+    assert!(checked > 50, "{checked}");
+}
