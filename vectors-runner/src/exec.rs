@@ -53,7 +53,7 @@ pub fn execute(
         Kind::To2Owner => to2_owner(inputs, crypto),
         Kind::To0Rv => to0_rv(inputs, crypto),
         Kind::To1Rv => to1_rv(inputs, crypto),
-        Kind::Serviceinfo => serviceinfo(inputs),
+        Kind::ServiceInfo => serviceinfo(inputs),
         Kind::Di => di(inputs, crypto),
         Kind::To0Owner => to0_owner(inputs, crypto),
         Kind::To1Device => to1_device(inputs),
@@ -371,8 +371,7 @@ fn cose(inputs: &Inputs<'_>, crypto: &dyn CryptoProvider) -> Result<Outcome, Str
             ]))
         }
         "encrypt0-seal" => {
-            let keys = session_keys(inputs)?;
-            let keys = or_fail!(keys);
+            let keys = or_fail!(session_keys(inputs)?);
             let mut rng = SeededRng::new(&inputs.bytes("rng_seed")?);
             let sealed = or_fail!(keys.seal(&inputs.bytes("plaintext")?, &mut rng));
             Ok(success([("encrypt0", hex(&sealed))]))

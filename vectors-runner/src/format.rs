@@ -111,7 +111,8 @@ pub enum Kind {
     /// One step of the TO1 rendezvous server (TO1.HelloRV, TO1.ProveToRV), time given.
     To1Rv,
     /// ServiceInfo split into size-limited messages, and put back together.
-    Serviceinfo,
+    #[serde(rename = "serviceinfo")]
+    ServiceInfo,
     /// One step of DI: the device's (DI.SetCredentials, DI.Done) or the manufacturer's
     /// (DI.SetHMAC, its prior state given).
     Di,
@@ -135,7 +136,7 @@ impl Kind {
         Kind::To2Owner,
         Kind::To0Rv,
         Kind::To1Rv,
-        Kind::Serviceinfo,
+        Kind::ServiceInfo,
         Kind::Di,
         Kind::To0Owner,
         Kind::To1Device,
@@ -155,7 +156,7 @@ impl Kind {
             Kind::To2Owner => "to2-owner",
             Kind::To0Rv => "to0-rv",
             Kind::To1Rv => "to1-rv",
-            Kind::Serviceinfo => "serviceinfo",
+            Kind::ServiceInfo => "serviceinfo",
             Kind::Di => "di",
             Kind::To0Owner => "to0-owner",
             Kind::To1Device => "to1-device",

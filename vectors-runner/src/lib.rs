@@ -6,6 +6,7 @@
 //! again and compared byte for byte.
 //!
 //! * [`format`] — manifests and cases.
+//! * [`exec`] — one executor per kind: what each kind's inputs are, and the fields it reports.
 //! * [`run`] — running cases and reporting; [`run::run_dir`] is the library entry point, and
 //!   takes the [`CryptoProvider`](vouch_protocol::crypto::CryptoProvider) the verifier uses, so
 //!   a test can show that a broken provider makes the cases that should catch it fail.

@@ -98,7 +98,7 @@ pub fn group() -> R<Group> {
                 "§2.5 (limits, 3 to 5 bytes of slack)",
                 "go-fdo (serviceinfo/chunk.go)",
             ),
-            Kind::Serviceinfo,
+            Kind::ServiceInfo,
             vec![
                 ("op", json!("chunk")),
                 ("values", Value::Array(values.iter().map(kv_json).collect())),
@@ -118,7 +118,7 @@ pub fn group() -> R<Group> {
             &format!("reassemble-{}", name.trim_start_matches("chunk-")),
             "The messages of the chunk case of the same name give back the values sent.",
             peer("§6 pitfall 9", "go-fdo"),
-            Kind::Serviceinfo,
+            Kind::ServiceInfo,
             reassemble(&messages),
             ok(vec![(
                 "values",
@@ -137,7 +137,7 @@ pub fn group() -> R<Group> {
         "reassemble-value-cut-in-three",
         "A value cut in three key/values over two messages, between two whole values.",
         peer("§6 pitfall 9", "go-fdo"),
-        Kind::Serviceinfo,
+        Kind::ServiceInfo,
         reassemble(&split),
         ok(vec![(
             "values",
@@ -153,7 +153,7 @@ pub fn group() -> R<Group> {
         "reassemble-unfinished-then-other-key",
         "A cut value followed by another key before it is complete.",
         reference("§6 pitfall 9"),
-        Kind::Serviceinfo,
+        Kind::ServiceInfo,
         reassemble(&[ServiceInfo(vec![kv(IMAGE, a), small[1].clone()])]),
         fail(body, "invalid"),
     );
@@ -161,7 +161,7 @@ pub fn group() -> R<Group> {
         "reassemble-unfinished-at-end",
         "A cut value never completed before the exchange ends.",
         reference("§6 pitfall 9"),
-        Kind::Serviceinfo,
+        Kind::ServiceInfo,
         reassemble(&[
             ServiceInfo(vec![kv(IMAGE, a)]),
             ServiceInfo(vec![kv(IMAGE, b)]),
@@ -172,7 +172,7 @@ pub fn group() -> R<Group> {
         "reassemble-malformed-value",
         "A value that is not CBOR (reserved additional information 28).",
         reference("§2.5 (ServiceInfoVal: bstr .cbor any)"),
-        Kind::Serviceinfo,
+        Kind::ServiceInfo,
         reassemble(&[ServiceInfo(vec![kv("devmod:os", &[0x1c])])]),
         fail(body, "invalid"),
     );
@@ -180,7 +180,7 @@ pub fn group() -> R<Group> {
         "reassemble-empty-value",
         "An empty value, which is no CBOR item.",
         reference("§2.5 (ServiceInfoVal: bstr .cbor any)"),
-        Kind::Serviceinfo,
+        Kind::ServiceInfo,
         reassemble(&[ServiceInfo(vec![kv("devmod:os", &[])])]),
         fail(body, "invalid"),
     );
@@ -190,7 +190,7 @@ pub fn group() -> R<Group> {
         "reassemble-over-the-cap",
         "A cut value longer than the receiver buffers (1500 bytes here): refused before it ends.",
         reference("§6 pitfall 9"),
-        Kind::Serviceinfo,
+        Kind::ServiceInfo,
         i,
         fail(body, "invalid"),
     );
@@ -198,7 +198,7 @@ pub fn group() -> R<Group> {
         "chunk-limit-too-small",
         "A limit of 20 bytes leaves no room for any value after its key.",
         reference("§2.5 (limits)"),
-        Kind::Serviceinfo,
+        Kind::ServiceInfo,
         vec![
             ("op", json!("chunk")),
             ("values", json!([kv_json(&kv(IMAGE, &image))])),
