@@ -11,6 +11,7 @@
 
 mod decode;
 mod di;
+mod peer;
 mod primitives;
 mod rendezvous;
 mod serviceinfo;
@@ -169,6 +170,7 @@ pub fn all_manifests() -> R<Vec<(PathBuf, Manifest)>> {
         di::group()?,
         rendezvous::to0_owner_group()?,
         rendezvous::to1_device_group()?,
+        peer::group()?,
     ];
     Ok(groups
         .into_iter()
