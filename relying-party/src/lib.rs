@@ -18,5 +18,6 @@ pub mod server;
 pub mod store;
 pub mod tls_enrol;
 pub mod voucher_cmd;
+pub mod webtransport;
 
 pub use vouch_protocol as protocol;

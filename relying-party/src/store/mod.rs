@@ -33,8 +33,10 @@ use zeroize::Zeroizing;
 
 mod sql;
 mod sqlite;
+mod webtransport;
 
 pub use sqlite::SqliteStore;
+pub use webtransport::{WebTransportPin, WebTransportUrl};
 
 #[cfg(test)]
 mod tests;
@@ -193,6 +195,39 @@ pub trait Store: Send + Sync {
     /// Where the device `guid` serves HTTPS; [`StoreError::NotFound`]`(`
     /// [`Entity::DeviceEndpoint`]`)` when none was recorded.
     async fn get_device_endpoint(&self, guid: Guid) -> Result<DeviceEndpoint, StoreError>;
+
+    // --- WebTransport pins ----------------------------------------------------------------------
+
+    /// Moves the WebTransport pin of `guid` to `sha256`, the hash of a certificate valid until
+    /// `not_after`, only if `not_after` is strictly later than that of the certificate pinned
+    /// by the last call (compare-and-set in one statement, so a replayed or older report changes
+    /// nothing, whatever runs at the same time).
+    ///
+    /// Fails with [`StoreError::NotFound`]`(`[`Entity::Pin`]`)` when the device has no pin and
+    /// [`StoreError::Conflict`]`(`[`Entity::Pin`]`)` when `not_after` is not later.
+    async fn advance_webtransport_pin(
+        &self,
+        guid: Guid,
+        sha256: &[u8; 32],
+        not_after: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Records where the browser reaches the WebTransport server of `guid`, replacing any
+    /// earlier URL. Only a pinned device has one ([`StoreError::NotFound`]`(`[`Entity::Pin`]`)`
+    /// otherwise); it goes with [`Store::delete_pin`].
+    async fn set_webtransport_url(
+        &self,
+        guid: Guid,
+        url: &WebTransportUrl,
+        now: i64,
+    ) -> Result<(), StoreError>;
+
+    /// The WebTransport facts of the pinned device `guid`
+    /// ([`StoreError::NotFound`]`(`[`Entity::Pin`]`)` without a pin).
+    async fn get_webtransport_pin(&self, guid: Guid) -> Result<WebTransportPin, StoreError>;
+
+    /// The WebTransport facts of every pinned device, ordered by GUID.
+    async fn list_webtransport_pins(&self) -> Result<Vec<WebTransportPin>, StoreError>;
 
     // --- Health ---------------------------------------------------------------------------------
 

@@ -577,6 +577,32 @@ impl Store for SqliteStore {
         DeviceEndpoint::parse(&url).map_err(|e| corrupt(format!("device_endpoints.url: {e}")))
     }
 
+    async fn advance_webtransport_pin(
+        &self,
+        guid: Guid,
+        sha256: &[u8; 32],
+        not_after: i64,
+    ) -> Result<(), StoreError> {
+        super::webtransport::advance(&self.pool, guid, sha256, not_after).await
+    }
+
+    async fn set_webtransport_url(
+        &self,
+        guid: Guid,
+        url: &super::WebTransportUrl,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        super::webtransport::set_url(&self.pool, guid, url, now).await
+    }
+
+    async fn get_webtransport_pin(&self, guid: Guid) -> Result<super::WebTransportPin, StoreError> {
+        super::webtransport::get(&self.pool, guid).await
+    }
+
+    async fn list_webtransport_pins(&self) -> Result<Vec<super::WebTransportPin>, StoreError> {
+        super::webtransport::list(&self.pool).await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query(sql::PING).execute(&self.pool).await?;
         Ok(())
