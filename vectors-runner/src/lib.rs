@@ -16,6 +16,7 @@ pub mod exec;
 pub mod format;
 pub mod generate;
 pub mod run;
+pub mod seeds;
 
 pub use format::{Case, Expect, Kind, Manifest, Source};
 pub use run::{Report, run_dir};

@@ -1,4 +1,5 @@
-//! `vouch-vectors run DIR [--kind K] [--json]` and `vouch-vectors generate DIR`.
+//! `vouch-vectors run DIR [--kind K] [--json]`, `vouch-vectors generate DIR` and
+//! `vouch-vectors seeds VECTORS OUT`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +29,14 @@ enum Command {
         /// Print a JSON report instead of the lines.
         #[arg(long)]
         json: bool,
+    },
+    /// Writes the byte inputs of every case under VECTORS as a fuzz seed corpus: OUT/all/
+    /// (every input) and OUT/message/ (message bodies behind their type byte).
+    Seeds {
+        /// The vectors directory.
+        vectors: PathBuf,
+        /// Where to write the seeds.
+        out: PathBuf,
     },
     /// Writes the generated manifests under DIR (deterministic: seeded randomness, fixed time).
     Generate {
@@ -68,6 +77,19 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+        Command::Seeds { vectors, out } => match vouch_vectors::seeds::write(&vectors, &out) {
+            Ok((all, messages)) => {
+                println!(
+                    "{all} seeds in {0}/all, {messages} in {0}/message",
+                    out.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("vouch-vectors: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Generate { dir } => match vouch_vectors::generate::write_all(&dir) {
             Ok(written) => {
                 for (path, cases) in written {
