@@ -169,6 +169,10 @@ struct WebTransportArgs {
     /// The attestation key file, which signs the WebTransport reports.
     #[arg(long, value_name = "FILE", default_value = DEFAULT_KEY)]
     attestation_key: PathBuf,
+    /// PEM file of the root certificates an https:// owner must chain to (default: the
+    /// WebPKI roots).
+    #[arg(long, value_name = "FILE")]
+    ca: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -336,6 +340,9 @@ fn webtransport_service(
     };
     let mut config = ServiceConfig::new(listen, owner, dc.guid);
     config.rotate_every = std::time::Duration::from_secs(args.webtransport_rotate_every);
+    if let TlsRoots::Custom(roots) = tls_roots(args.ca.as_deref())? {
+        config.tls_roots = Some(roots);
+    }
     let on_event = Arc::new(|event: &ServiceEvent| match event {
         ServiceEvent::Serving {
             addr,

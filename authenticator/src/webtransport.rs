@@ -371,6 +371,20 @@ pub fn report_rotation(
     not_after: u64,
     signer: &dyn Signer,
 ) -> impl Future<Output = Result<(), ReportError>> + Send + 'static {
+    report_rotation_trusting(None, rp_base_url, guid, successor_sha256, not_after, signer)
+}
+
+/// [`report_rotation`] to a relying party whose `https` certificate chains to one of `roots`
+/// (None: the WebPKI roots), such as an owner with a private CA.
+pub fn report_rotation_trusting(
+    roots: Option<&rustls::RootCertStore>,
+    rp_base_url: &str,
+    guid: Guid,
+    successor_sha256: [u8; 32],
+    not_after: u64,
+    signer: &dyn Signer,
+) -> impl Future<Output = Result<(), ReportError>> + Send + 'static {
+    let client = http_client(roots.cloned());
     let report = WtRotation {
         guid,
         successor_cert_sha256: successor_sha256,
@@ -384,7 +398,7 @@ pub fn report_rotation(
     );
     async move {
         let report = report?;
-        let response = http_client()?
+        let response = client?
             .post(&url)
             .header(reqwest::header::CONTENT_TYPE, rotation::CONTENT_TYPE)
             .body(report)
@@ -449,13 +463,13 @@ impl std::error::Error for ReportError {
     }
 }
 
-/// A client for the report: rustls with ring and the WebPKI roots, HTTP/1.1, no redirects, no
-/// proxy from the environment.
-fn http_client() -> anyhow::Result<reqwest::Client> {
+/// A client for the report: rustls with ring and `roots` (None: the WebPKI roots), HTTP/1.1,
+/// no redirects, no proxy from the environment.
+fn http_client(roots: Option<rustls::RootCertStore>) -> anyhow::Result<reqwest::Client> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let roots = rustls::RootCertStore {
+    let roots = roots.unwrap_or_else(|| rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
+    });
     let mut tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .context("TLS versions of the ring provider")?

@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 use vouch_protocol::types::Guid;
 
 use super::{
-    MAX_VALIDITY_SECS, ReportError, RunningWt, WtCertificate, WtConfig, report_rotation,
+    MAX_VALIDITY_SECS, ReportError, RunningWt, WtCertificate, WtConfig, report_rotation_trusting,
     serve_webtransport, unix_now,
 };
 use crate::KeyStore;
@@ -47,6 +47,8 @@ pub struct ServiceConfig {
     pub retry_first: Duration,
     /// The longest delay between two attempts.
     pub retry_max: Duration,
+    /// The roots an `https` owner's certificate must chain to (None: the WebPKI roots).
+    pub tls_roots: Option<rustls::RootCertStore>,
 }
 
 impl ServiceConfig {
@@ -59,6 +61,7 @@ impl ServiceConfig {
             rotate_every: Duration::from_secs(7 * 24 * 60 * 60),
             retry_first: Duration::from_secs(1),
             retry_max: Duration::from_secs(300),
+            tls_roots: None,
         }
     }
 }
@@ -177,7 +180,8 @@ async fn run<K: KeyStore>(
                     .load()
                     .context("the attestation key")?
                     .context("the attestation key has gone")?;
-                let sent = report_rotation(
+                let sent = report_rotation_trusting(
+                    config.tls_roots.as_ref(),
                     &config.owner_url,
                     config.guid,
                     successor.sha256(),

@@ -408,3 +408,103 @@ fn the_service_refuses_a_rotation_of_fourteen_days_or_none_and_a_missing_key() {
         .to_string();
     assert!(err.contains("no attestation key"), "{err}");
 }
+
+// --- An https owner with a private CA ----------------------------------------------------
+
+/// A one-shot HTTPS server on loopback whose certificate (for 127.0.0.1) comes from a fresh CA:
+/// its URL, the CA as a root store, and the request it got (None when the client gave up
+/// during the handshake).
+async fn one_tls_request() -> (
+    String,
+    rustls::RootCertStore,
+    tokio::task::JoinHandle<Option<Vec<u8>>>,
+) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let ca_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut ca_params = rcgen::CertificateParams::default();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "test owner CA");
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let leaf_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let leaf = rcgen::CertificateParams::new(names())
+        .unwrap()
+        .signed_by(&leaf_key, &issuer)
+        .unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from(
+            ca_cert.der().to_vec(),
+        ))
+        .unwrap();
+    let tls = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![rustls::pki_types::CertificateDer::from(leaf.der().to_vec())],
+        rustls::pki_types::PrivatePkcs8KeyDer::from(leaf_key.serialize_der()).into(),
+    )
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    let listener = tokio::net::TcpListener::bind(loopback()).await.unwrap();
+    let base = format!("https://{}", listener.local_addr().unwrap());
+    let handle = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut stream = acceptor.accept(tcp).await.ok()?;
+        let mut request = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = stream.read(&mut buf).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            request.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&request).to_ascii_lowercase();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let length: usize = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map_or(0, |v| v.trim().parse().unwrap());
+                if request.len() >= end + 4 + length {
+                    break;
+                }
+            }
+        }
+        let answer = "HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n";
+        stream.write_all(answer.as_bytes()).await.ok()?;
+        let _ = stream.shutdown().await;
+        Some(request)
+    });
+    (base, roots, handle)
+}
+
+#[tokio::test]
+async fn an_https_owner_is_reached_through_the_roots_given_and_only_through_them() {
+    let key = SigningKey::generate(PkType::SECP256R1, &mut SeededRng::new(b"device")).unwrap();
+    let guid = Guid([7; 16]);
+    let not_after = unix_now().unwrap() + DAY;
+
+    // The WebPKI roots do not hold the owner's private CA.
+    let (base, _, server) = one_tls_request().await;
+    let err = report_rotation(&base, guid, [9; 32], not_after, &key)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ReportError::Failed(_)), "{err}");
+    assert_eq!(server.await.unwrap(), None, "nothing was posted");
+
+    let (base, roots, server) = one_tls_request().await;
+    report_rotation_trusting(Some(&roots), &base, guid, [9; 32], not_after, &key)
+        .await
+        .unwrap();
+    let request = server.await.unwrap().expect("the report was posted");
+    assert!(
+        request.starts_with(format!("POST /vouch/v1/devices/{guid}/webtransport-hash").as_bytes()),
+        "{}",
+        String::from_utf8_lossy(&request)
+    );
+}
