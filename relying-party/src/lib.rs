@@ -14,6 +14,7 @@ pub mod pinning;
 pub mod pins;
 pub mod proxy;
 pub mod rendezvous;
+pub mod renew;
 pub mod server;
 pub mod store;
 pub mod tls_enrol;

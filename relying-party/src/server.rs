@@ -305,6 +305,15 @@ pub async fn start_with_store(
     }
     let mut app = fdo_http::router(Arc::new(dispatch), fdo_http::DEFAULT_MAX_BODY);
     if options.roles.owner {
+        // Devices renew their TLS certificates with requests signed by their attestation keys,
+        // for the lifetime the owner role enrols them with.
+        app = app.merge(crate::renew::routes(
+            store.clone(),
+            clock.clone(),
+            crate::tls_enrol::DEFAULT_VALIDITY,
+        ));
+    }
+    if options.roles.owner {
         // The devices' signed WebTransport reports, and the page that opens a pinned session.
         app = app.merge(crate::webtransport::routes(store.clone(), clock.clone()));
     }

@@ -365,7 +365,7 @@ impl TlsEnrolOwner {
 
 /// The DER SubjectPublicKeyInfo of a PKCS#10 request whose signature verifies with that key
 /// (the device holds the private key); only P-256 and P-384 keys.
-fn verified_csr_key(der: &[u8]) -> Result<Vec<u8>, String> {
+pub(crate) fn verified_csr_key(der: &[u8]) -> Result<Vec<u8>, String> {
     let (rest, csr) = x509_parser::certification_request::X509CertificationRequest::from_der(der)
         .map_err(|e| format!("the CSR is not a DER PKCS#10 request: {e}"))?;
     if !rest.is_empty() {

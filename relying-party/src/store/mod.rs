@@ -31,10 +31,12 @@ use vouch_protocol::types::Guid;
 use vouch_protocol::voucher::OwnershipVoucher;
 use zeroize::Zeroizing;
 
+mod renewal;
 mod sql;
 mod sqlite;
 mod webtransport;
 
+pub use renewal::PinRenewal;
 pub use sqlite::SqliteStore;
 pub use webtransport::{WebTransportPin, WebTransportUrl};
 
@@ -177,6 +179,27 @@ pub trait Store: Send + Sync {
 
     /// Deletes the pin of `guid`.
     async fn delete_pin(&self, guid: Guid) -> Result<(), StoreError>;
+
+    /// Moves the pin of `guid` to a renewed key: its key hash and certificate become those of
+    /// `renewal`, only while the stored certificate is still `expected_cert` and the last
+    /// renewal accepted (if any) was issued before `renewal.issued_at` (compare-and-set in one
+    /// statement, so a concurrent or replayed renewal changes nothing). Names, addresses and
+    /// the WebTransport pin stay; `updated_at` becomes `now`.
+    ///
+    /// Fails with [`StoreError::NotFound`]`(`[`Entity::Pin`]`)` when the device has no pin and
+    /// [`StoreError::Conflict`]`(`[`Entity::Pin`]`)` when the certificate changed or the
+    /// renewal is not later than the last one.
+    async fn renew_pin(
+        &self,
+        guid: Guid,
+        expected_cert: &[u8],
+        renewal: &PinRenewal,
+        now: i64,
+    ) -> Result<(), StoreError>;
+
+    /// The `issued_at` of the last renewal accepted for `guid` ([`Store::renew_pin`]), `None`
+    /// before the first; [`StoreError::NotFound`]`(`[`Entity::Pin`]`)` without a pin.
+    async fn last_renewal(&self, guid: Guid) -> Result<Option<i64>, StoreError>;
 
     // --- Device endpoints -----------------------------------------------------------------------
 

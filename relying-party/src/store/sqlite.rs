@@ -551,6 +551,20 @@ impl Store for SqliteStore {
         changed_one(done.rows_affected(), Entity::Pin)
     }
 
+    async fn renew_pin(
+        &self,
+        guid: Guid,
+        expected_cert: &[u8],
+        renewal: &super::PinRenewal,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        super::renewal::renew(&self.pool, guid, expected_cert, renewal, now).await
+    }
+
+    async fn last_renewal(&self, guid: Guid) -> Result<Option<i64>, StoreError> {
+        super::renewal::last(&self.pool, guid).await
+    }
+
     async fn set_device_endpoint(
         &self,
         guid: Guid,
