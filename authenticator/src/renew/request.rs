@@ -305,6 +305,18 @@ mod tests {
     }
 
     #[test]
+    fn every_truncation_is_refused() {
+        let k = key(b"device");
+        let signed = request().sign(&k).unwrap();
+        for len in 0..signed.len() {
+            assert!(
+                matches!(verify(&signed[..len], &k), Err(RenewError::Malformed(_))),
+                "{len} bytes accepted"
+            );
+        }
+    }
+
+    #[test]
     fn another_key_is_refused() {
         let signed = request().sign(&key(b"someone else")).unwrap();
         let err = verify(&signed, &key(b"device")).unwrap_err();
