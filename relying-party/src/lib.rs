@@ -4,6 +4,7 @@
 //! and TO1) and [`owner`] (TO2 and the TO0 client); [`server`], which runs any of them behind
 //! one address with their keys (`vouch-rp serve`); the storage layer ([`store`], SQLite);
 //! [`demo`] (`vouch-rp demo`) and the voucher tooling behind `vouch-rp voucher …`.
+pub mod csr;
 pub mod demo;
 pub mod fdo_http;
 pub mod keys;

@@ -34,7 +34,6 @@ use vouch_protocol::flows::{FlowError, Outgoing};
 use vouch_protocol::messages::{ErrorMessage, MessageType};
 use vouch_protocol::types::{Guid, HashAlg, PkEnc, PkType, RendezvousInfo};
 use vouch_protocol::voucher::OwnershipVoucher;
-use x509_parser::prelude::FromDer;
 
 use crate::fdo_http::{FdoHandler, FdoRequest, FdoResponse};
 use crate::rendezvous::Clock;
@@ -444,30 +443,11 @@ impl VerifiedCsr {
     /// has the private key). Only P-256 and P-384 keys are accepted. The error says why, for
     /// the device.
     fn parse(der: &[u8]) -> Result<Self, String> {
-        let (rest, csr) =
-            x509_parser::certification_request::X509CertificationRequest::from_der(der)
-                .map_err(|e| format!("MfgInfo CSR is not a DER PKCS#10 request: {e}"))?;
-        if !rest.is_empty() {
-            return Err(format!(
-                "MfgInfo CSR has {} bytes after the PKCS#10 request",
-                rest.len()
-            ));
-        }
-        csr.verify_signature()
-            .map_err(|e| format!("MfgInfo CSR signature does not verify: {e}"))?;
-        let spki_der = csr.certification_request_info.subject_pki.raw.to_vec();
-        let key =
-            VerifyingKey::from_spki_der(&spki_der).map_err(|e| format!("MfgInfo CSR key: {e}"))?;
+        let crate::csr::CheckedCsr { spki_der, key } =
+            crate::csr::check(der).map_err(|e| format!("MfgInfo CSR: {e}"))?;
         let key_type = match key {
             VerifyingKey::P256(_) => PkType::SECP256R1,
-            VerifyingKey::P384(_) => PkType::SECP384R1,
-            _ => {
-                return Err(format!(
-                    "MfgInfo CSR holds a {} key; only SECP256R1 and SECP384R1 device keys are \
-                     supported",
-                    key.kind()
-                ));
-            }
+            _ => PkType::SECP384R1,
         };
         Ok(Self {
             spki_der,

@@ -31,11 +31,9 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use vouch_protocol::Error;
 use vouch_protocol::cbor::{Cbor, Decoder, Encoder};
-use vouch_protocol::crypto::VerifyingKey;
 use vouch_protocol::serviceinfo::tls::{self, CertChain, CsrRequest, Enroll, OwnerMessage};
 use vouch_protocol::serviceinfo::{ACTIVE, ModuleMessage, OwnerModule};
 use vouch_protocol::types::Guid;
-use x509_parser::prelude::FromDer;
 
 use crate::owner_ca::OwnerCa;
 use crate::store::Pin;
@@ -366,25 +364,9 @@ impl TlsEnrolOwner {
 /// The DER SubjectPublicKeyInfo of a PKCS#10 request whose signature verifies with that key
 /// (the device holds the private key); only P-256 and P-384 keys.
 pub(crate) fn verified_csr_key(der: &[u8]) -> Result<Vec<u8>, String> {
-    let (rest, csr) = x509_parser::certification_request::X509CertificationRequest::from_der(der)
-        .map_err(|e| format!("the CSR is not a DER PKCS#10 request: {e}"))?;
-    if !rest.is_empty() {
-        return Err(format!(
-            "the CSR has {} bytes after the PKCS#10 request",
-            rest.len()
-        ));
-    }
-    csr.verify_signature()
-        .map_err(|e| format!("the CSR signature does not verify: {e}"))?;
-    let spki_der = csr.certification_request_info.subject_pki.raw.to_vec();
-    match VerifyingKey::from_spki_der(&spki_der) {
-        Ok(VerifyingKey::P256(_) | VerifyingKey::P384(_)) => Ok(spki_der),
-        Ok(other) => Err(format!(
-            "the CSR holds a {} key; only P-256 and P-384 TLS keys are certified",
-            other.kind()
-        )),
-        Err(e) => Err(format!("the CSR key: {e}")),
-    }
+    crate::csr::check(der)
+        .map(|csr| csr.spki_der)
+        .map_err(|e| format!("the CSR: {e}"))
 }
 
 impl OwnerModule for TlsEnrolOwner {
