@@ -49,13 +49,24 @@ enum PinsCommand {
         #[command(flatten)]
         db: DatabaseArg,
     },
+    /// Delete a device's pin (and the addresses recorded with it): the device is no longer
+    /// reached through the proxy, the WebTransport page or an exported pin list or policy.
+    Delete {
+        #[command(flatten)]
+        db: DatabaseArg,
+        /// The device's GUID (32 hexadecimal digits).
+        #[arg(long)]
+        guid: String,
+    },
     /// Write the pins out for a browser.
     Export {
         #[command(flatten)]
         db: DatabaseArg,
         /// spki-list: the value of Chromium's --ignore-certificate-errors-spki-list; pem: the
         /// device certificates; webtransport: JSON, each device's WebTransport URL, pinned
-        /// certificate hash (hex and base64) and its notAfter.
+        /// certificate hash (hex and base64) and its notAfter; chromium-policy: Chromium's
+        /// managed policy trusting the owner CA for the pinned devices' names and addresses
+        /// only.
         #[arg(long, value_enum, default_value = "spki-list")]
         format: vouch_relying_party::pins::ExportFormat,
         /// Where to write them (standard output by default).
@@ -417,6 +428,17 @@ async fn owner_ca_command(command: CaCommand) -> anyhow::Result<()> {
 async fn pins_command(command: PinsCommand) -> anyhow::Result<()> {
     use vouch_relying_party::pins;
     match command {
+        PinsCommand::Delete { db, guid } => {
+            let guid = Guid::from_hex(&guid)
+                .map_err(|e| anyhow::anyhow!("{guid:?} is not a GUID (32 hex digits): {e}"))?;
+            match open(&db).await?.delete_pin(guid).await {
+                Ok(()) => println!("deleted the pin of device {guid}"),
+                Err(vouch_relying_party::store::StoreError::NotFound(_)) => {
+                    anyhow::bail!("device {guid} has no pin")
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         PinsCommand::List { db } => {
             let records = open(&db).await?.list_pins().await?;
             if records.is_empty() {
@@ -438,10 +460,14 @@ async fn pins_command(command: PinsCommand) -> anyhow::Result<()> {
                 pins::ExportFormat::Webtransport => store.list_webtransport_pins().await?,
                 _ => Vec::new(),
             };
-            write_out(
-                out.as_ref(),
-                pins::export(&records, &webtransport, format).as_bytes(),
-            )?;
+            let owner_ca = match format {
+                pins::ExportFormat::ChromiumPolicy => {
+                    vouch_relying_party::owner_ca::OwnerCa::load(&store).await?
+                }
+                _ => None,
+            };
+            let text = pins::export(&records, &webtransport, owner_ca.as_ref(), format)?;
+            write_out(out.as_ref(), text.as_bytes())?;
         }
         PinsCommand::Endpoint {
             db,

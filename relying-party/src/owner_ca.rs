@@ -358,12 +358,19 @@ impl OwnerCa {
     /// {"permitted_dns_names":[zone],"permitted_cidrs":[...]}}]}`, for a file in Chromium's
     /// managed policy directory.
     pub fn chromium_policy(&self) -> String {
+        self.chromium_policy_for(std::slice::from_ref(&self.zone), &self.cidrs)
+    }
+
+    /// The same policy with narrower constraints: the CA trusted only for `dns_names` (each
+    /// with the names under it) and the address ranges `cidrs`. `vouch-rp pins export --format
+    /// chromium-policy` uses it to trust the owner CA for the pinned devices alone.
+    pub fn chromium_policy_for(&self, dns_names: &[String], cidrs: &[String]) -> String {
         let policy = serde_json::json!({
             "CACertificatesWithConstraints": [{
                 "certificate": base64::engine::general_purpose::STANDARD.encode(&self.cert_der),
                 "constraints": {
-                    "permitted_dns_names": [self.zone],
-                    "permitted_cidrs": self.cidrs,
+                    "permitted_dns_names": dns_names,
+                    "permitted_cidrs": cidrs,
                 },
             }],
         });

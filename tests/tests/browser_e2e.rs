@@ -9,6 +9,10 @@
 //!   `--ignore-certificate-errors-spki-list` with no policy in force, while another key for
 //!   the same name is refused;
 //!
+//! * through the **pins as a policy**, `vouch-rp pins export --format chromium-policy`: the
+//!   owner CA trusted for the pinned devices' names only, so a device whose pin the owner
+//!   deleted is refused though its certificate is still valid;
+//!
 //! and a device whose TO2 fails gets neither a pin nor a TLS key.
 //!
 //! The binaries are the workspace's own, next to this test's executable (build them first:
@@ -448,6 +452,127 @@ async fn chromium_reaches_the_onboarded_device_page_through_the_owner_ca_and_thr
 
     drop(impostor);
     drop(page);
+    drop(policy);
+    drop(rp);
+}
+
+/// DI and onboarding of one device named `name` in `dir` against `rp`; returns its TLS
+/// certificate and key files and its GUID.
+fn onboard_named(rp: &Server, dir: &Path, name: &str) -> (PathBuf, PathBuf, String) {
+    let credential = dir.join("credential.cbor");
+    let key = dir.join("attestation-key.pem");
+    ok(
+        "vouch-device",
+        &[
+            "di",
+            "--manufacturer",
+            &rp.url,
+            "--credential",
+            &s(&credential),
+            "--key",
+            &s(&key),
+        ],
+    );
+    ok(
+        "vouch-device",
+        &[
+            "onboard",
+            "--credential",
+            &s(&credential),
+            "--key",
+            &s(&key),
+            "--tls-name",
+            name,
+        ],
+    );
+    let guid = DeviceCredential::from_any(&fs::read(&credential).expect("the credential"))
+        .expect("the credential parses")
+        .guid
+        .to_string();
+    (dir.join("tls-cert.pem"), dir.join("tls-key.pem"), guid)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pins_policy_trusts_the_owner_ca_for_pinned_devices_only() {
+    const OTHER: &str = "dev2.home.arpa";
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let db = dir.path().join("relying-party");
+    ok(
+        "vouch-rp",
+        &[
+            "ca",
+            "init",
+            "--database",
+            &s(&db),
+            "--zone",
+            ZONE,
+            "--cidr",
+            CIDR,
+        ],
+    );
+    let rp = Server::relying_party(&["--database", &s(&db), "--roles", "all"]);
+    let (cert1, key1, _) = onboard_named(&rp, &dir.path().join("dev1"), DEVICE);
+    let (cert2, key2, guid2) = onboard_named(&rp, &dir.path().join("dev2"), OTHER);
+    // The owner withdraws the second device's pin; its certificate stays valid.
+    ok(
+        "vouch-rp",
+        &["pins", "delete", "--database", &s(&db), "--guid", &guid2],
+    );
+    let again = run(
+        "vouch-rp",
+        &["pins", "delete", "--database", &s(&db), "--guid", &guid2],
+    );
+    assert!(!again.status.success(), "deleting a missing pin fails");
+
+    let policy = ManagedPolicy::lock();
+    ok(
+        "vouch-rp",
+        &[
+            "pins",
+            "export",
+            "--database",
+            &s(&db),
+            "--format",
+            "chromium-policy",
+            "--out",
+            &s(policy.path()),
+        ],
+    );
+    let written: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(policy.path()).expect("the policy file"))
+            .expect("the policy is JSON");
+    assert_eq!(
+        written["CACertificatesWithConstraints"][0]["constraints"]["permitted_dns_names"],
+        serde_json::json!([DEVICE]),
+        "only the pinned device's name: {written}"
+    );
+    let page1 = Server::device_page(&cert1, &key1);
+    let page2 = Server::device_page(&cert2, &key2);
+    let mut browser = Chromium::launch(&[resolve_to_loopback(&[DEVICE, OTHER])]).await;
+    assert_shown(&mut browser, &page1.url_by_name(DEVICE)).await;
+    assert_refused(&mut browser, &page2.url_by_name(OTHER)).await;
+    browser.close().await;
+
+    // The whole zone's policy trusts the second device's certificate: the refusal above was
+    // the deleted pin, not the certificate.
+    ok(
+        "vouch-rp",
+        &[
+            "ca",
+            "export",
+            "--database",
+            &s(&db),
+            "--format",
+            "chromium-policy",
+            "--out",
+            &s(policy.path()),
+        ],
+    );
+    let mut browser = Chromium::launch(&[resolve_to_loopback(&[DEVICE, OTHER])]).await;
+    assert_shown(&mut browser, &page2.url_by_name(OTHER)).await;
+    browser.close().await;
+    drop(page1);
+    drop(page2);
     drop(policy);
     drop(rp);
 }
