@@ -9,6 +9,9 @@
 //!   `--ignore-certificate-errors-spki-list` with no policy in force, while another key for
 //!   the same name is refused;
 //!
+//! * through the **pinning proxy** of `vouch-rp serve --device-proxy`, with no trust
+//!   configured in the browser at all, until the device's key is swapped: then the proxy
+//!   refuses and the browser shows its refusal, not the page;
 //! * through the **pins as a policy**, `vouch-rp pins export --format chromium-policy`: the
 //!   owner CA trusted for the pinned devices' names only, so a device whose pin the owner
 //!   deleted is refused though its certificate is still valid;
@@ -574,6 +577,106 @@ async fn the_pins_policy_trusts_the_owner_ca_for_pinned_devices_only() {
     drop(page1);
     drop(page2);
     drop(policy);
+    drop(rp);
+}
+
+/// A port on 127.0.0.1 that was free a moment ago (so that a server can be restarted on it).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// `vouch-device serve` with `cert` and `key` on 127.0.0.1:`port`.
+fn device_page_on(cert: &Path, key: &Path, port: u16) -> Server {
+    let listen = format!("127.0.0.1:{port}");
+    Server::start(
+        "vouch-device",
+        &[
+            "serve",
+            "--cert",
+            &s(cert),
+            "--key",
+            &s(key),
+            "--listen",
+            &listen,
+            "--title",
+            TITLE,
+        ],
+        "https://",
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_reaches_the_device_through_the_pinning_proxy_until_its_key_changes() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let db = dir.path().join("relying-party");
+    ok(
+        "vouch-rp",
+        &[
+            "ca",
+            "init",
+            "--database",
+            &s(&db),
+            "--zone",
+            ZONE,
+            "--cidr",
+            CIDR,
+        ],
+    );
+    let rp = Server::relying_party(&["--database", &s(&db), "--roles", "all", "--device-proxy"]);
+    let (cert, key, guid) = onboard_named(&rp, &dir.path().join("device"), DEVICE);
+    let port = free_port();
+    let endpoint = format!("https://127.0.0.1:{port}");
+    ok(
+        "vouch-rp",
+        &[
+            "pins",
+            "endpoint",
+            "--database",
+            &s(&db),
+            "--guid",
+            &guid,
+            "--url",
+            &endpoint,
+        ],
+    );
+    let page = device_page_on(&cert, &key, port);
+
+    // No policy, no pin list: the browser trusts nothing but the relying party it talks to.
+    let _no_policy = ManagedPolicy::lock();
+    let proxied = format!("{}/devices/{guid}/", rp.url.trim_end_matches('/'));
+    let mut browser = Chromium::launch(&[]).await;
+    let tab = browser.open(&proxied).await;
+    assert_eq!(tab.navigation_error, None, "{proxied} did not load");
+    let text = browser
+        .wait_for_text(&tab, PAGE_MARKER, SHOW_TIMEOUT)
+        .await
+        .unwrap_or_else(|last| panic!("{proxied} never showed the device page:\n{last}"));
+    assert!(
+        text.contains(TITLE),
+        "{proxied} showed another page:\n{text}"
+    );
+
+    // The device's address now answers with another key (a certificate for the same name
+    // from another CA): the proxy refuses and shows nothing the impostor sent.
+    drop(page);
+    let impostor_ca = OtherCa::new("impostor");
+    let (impostor_cert, impostor_key) =
+        impostor_ca.issue_into(DEVICE, &dir.path().join("impostor"));
+    let impostor = device_page_on(&impostor_cert, &impostor_key, port);
+    let tab = browser.open(&proxied).await;
+    let text = browser
+        .wait_for_text(&tab, "does not match its pin", SHOW_TIMEOUT)
+        .await
+        .unwrap_or_else(|last| panic!("{proxied} did not show the refusal:\n{last}"));
+    assert!(
+        !text.contains(PAGE_MARKER),
+        "the impostor's page was shown:\n{text}"
+    );
+    browser.close().await;
+    drop(impostor);
     drop(rp);
 }
 
