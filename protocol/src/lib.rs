@@ -16,6 +16,8 @@
 //! * [`messages`] — every DI, TO0, TO1 and TO2 message and the error message.
 //! * [`flows`] — the protocols as state machines.
 //! * [`serviceinfo`] — ServiceInfo after TO2's handshake: chunking, devmod, modules.
+//! * [`reports`] — what an onboarded device reports to its owner, signed: WebTransport
+//!   certificate rotations and TLS certificate renewal requests.
 //!
 //! ## A voucher's life, and a tampered one refused
 //!
@@ -87,5 +89,6 @@ pub use error::{Error, ErrorCode, VerifyError};
 pub mod credential;
 pub mod eat;
 pub mod messages;
+pub mod reports;
 pub mod serviceinfo;
 pub mod voucher;
