@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use vouch_protocol::types::Guid;
-use vouch_relying_party::store::{SqliteStore, Store, StoreError};
+use vouch_relying_party::store::{Store, StoreError};
 use vouch_relying_party::voucher_cmd::{self, Format};
 use vouch_relying_party::{demo, keys, rendezvous, server};
 
@@ -95,9 +95,17 @@ enum PinsCommand {
 /// The database directory of `vouch-rp`.
 #[derive(clap::Args)]
 struct DatabaseArg {
-    /// The directory of the SQLite database (created when missing).
-    #[arg(long, value_name = "DIR", default_value = "vouch-rp-data")]
+    /// The directory of the SQLite database (created when missing), `sqlite://FILE`, or a
+    /// PostgreSQL URL (`postgres://user@host:port/database`) that several servers can share.
+    #[arg(long, value_name = "DIR|URL", default_value = "vouch-rp-data")]
     database: PathBuf,
+}
+
+impl DatabaseArg {
+    /// The database for messages (a PostgreSQL URL without its password).
+    fn database_name(&self) -> String {
+        vouch_relying_party::store::describe_location(&self.database)
+    }
 }
 
 #[derive(clap::Args)]
@@ -258,7 +266,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Key(KeyCommand::Export { db, name, out }) => {
             runtime()?.block_on(async {
                 let store = open(&db).await?;
-                let keys = server::ensure_keys(&store, now()).await?;
+                let keys = server::ensure_keys(&*store, now()).await?;
                 let key = match name.as_str() {
                     server::OWNER_P256 => &keys.owner_p256,
                     server::OWNER_P384 => &keys.owner_p384,
@@ -277,7 +285,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let ov = voucher_cmd::read_voucher(&file)?;
             runtime()?.block_on(async {
                 let store = open(&db).await?;
-                server::import_voucher(&store, &ov, now()).await?;
+                server::import_voucher(&*store, &ov, now()).await?;
                 println!("stored the voucher of device {}", ov.guid());
                 anyhow::Ok(())
             })?;
@@ -367,11 +375,11 @@ fn now() -> i64 {
     (rendezvous::system_clock())()
 }
 
-async fn open(db: &DatabaseArg) -> anyhow::Result<SqliteStore> {
+async fn open(db: &DatabaseArg) -> anyhow::Result<std::sync::Arc<dyn Store>> {
     use anyhow::Context;
-    SqliteStore::open_dir(&db.database)
+    vouch_relying_party::store::open_store(&db.database)
         .await
-        .with_context(|| format!("opening the database in {}", db.database.display()))
+        .with_context(|| format!("opening the database {}", db.database_name()))
 }
 
 fn write_out(out: Option<&PathBuf>, bytes: &[u8]) -> anyhow::Result<()> {
@@ -387,7 +395,7 @@ fn write_out(out: Option<&PathBuf>, bytes: &[u8]) -> anyhow::Result<()> {
 async fn owner_ca_command(command: CaCommand) -> anyhow::Result<()> {
     use vouch_relying_party::owner_ca::OwnerCa;
     let stored = |db: &DatabaseArg, ca: Option<OwnerCa>| {
-        let dir = db.database.display().to_string();
+        let dir = db.database_name();
         ca.ok_or_else(|| {
             anyhow::anyhow!("no owner CA is stored in {dir}; create one with `vouch-rp ca init`")
         })
@@ -400,24 +408,24 @@ async fn owner_ca_command(command: CaCommand) -> anyhow::Result<()> {
             replace,
         } => {
             let store = open(&db).await?;
-            if !replace && let Some(old) = OwnerCa::load(&store).await? {
+            if !replace && let Some(old) = OwnerCa::load(&*store).await? {
                 anyhow::bail!(
                     "an owner CA for {} is already stored in {}; pass --replace to replace it \
                      (browsers then stop trusting the old CA's device certificates)",
                     old.zone(),
-                    db.database.display()
+                    db.database_name()
                 );
             }
             let ca = OwnerCa::generate(&zone, &cidr)?;
-            ca.save(&store, replace, now()).await?;
+            ca.save(&*store, replace, now()).await?;
             print!("created the owner CA\n{}", ca.describe()?);
         }
         CaCommand::Show { db } => {
-            let ca = stored(&db, OwnerCa::load(&open(&db).await?).await?)?;
+            let ca = stored(&db, OwnerCa::load(&*open(&db).await?).await?)?;
             print!("{}", ca.describe()?);
         }
         CaCommand::Export { db, format, out } => {
-            let ca = stored(&db, OwnerCa::load(&open(&db).await?).await?)?;
+            let ca = stored(&db, OwnerCa::load(&*open(&db).await?).await?)?;
             write_out(out.as_ref(), ca.export(format).as_bytes())?;
         }
     }
@@ -442,7 +450,7 @@ async fn pins_command(command: PinsCommand) -> anyhow::Result<()> {
         PinsCommand::List { db } => {
             let records = open(&db).await?.list_pins().await?;
             if records.is_empty() {
-                println!("no pins in {}", db.database.display());
+                println!("no pins in {}", db.database_name());
             } else {
                 print!("{}", pins::describe(&records));
             }
@@ -453,7 +461,7 @@ async fn pins_command(command: PinsCommand) -> anyhow::Result<()> {
             if records.is_empty() {
                 anyhow::bail!(
                     "no pins in {}: no device has enrolled a TLS key yet",
-                    db.database.display()
+                    db.database_name()
                 );
             }
             let webtransport = match format {
@@ -462,7 +470,7 @@ async fn pins_command(command: PinsCommand) -> anyhow::Result<()> {
             };
             let owner_ca = match format {
                 pins::ExportFormat::ChromiumPolicy => {
-                    vouch_relying_party::owner_ca::OwnerCa::load(&store).await?
+                    vouch_relying_party::owner_ca::OwnerCa::load(&*store).await?
                 }
                 _ => None,
             };
@@ -491,7 +499,7 @@ async fn pins_command(command: PinsCommand) -> anyhow::Result<()> {
                 anyhow::anyhow!(
                     "device {guid} has no pin in {}: only a device that enrolled a TLS key can \
                      be reached through its pin",
-                    db.database.display()
+                    db.database_name()
                 )
             };
             if let Some(endpoint) = endpoint {

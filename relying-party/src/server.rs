@@ -40,7 +40,7 @@ use crate::fdo_http::{self, FdoHandler, FdoRequest, FdoResponse};
 use crate::manufacturer::{DeviceCa, Manufacturer, ManufacturerConfig, OnManufactured};
 use crate::owner::{Owner, OwnerRoleConfig, owner_signer_for, register_with_rendezvous};
 use crate::rendezvous::{Clock, Rendezvous, RendezvousConfig, system_clock};
-use crate::store::{OnExisting, OwnerKey, SqliteStore, Store, StoreError, VoucherBytes};
+use crate::store::{OnExisting, OwnerKey, Store, StoreError, VoucherBytes};
 
 /// The name of the P-256 owner key in the store.
 pub const OWNER_P256: &str = "owner-p256";
@@ -122,7 +122,8 @@ impl std::fmt::Display for Roles {
 /// How `vouch-rp serve` runs.
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
-    /// The directory of the SQLite database (created when missing).
+    /// The directory of the SQLite database (created when missing), or a `postgres://` URL
+    /// ([`crate::store::open_store`]).
     pub database: PathBuf,
     /// Where to listen; port 0 picks a free port ([`Running::addr`] tells which).
     pub listen: SocketAddr,
@@ -199,11 +200,12 @@ impl Running {
 
 /// Opens the store, makes sure the keys exist, binds and serves.
 pub async fn start(options: ServeOptions) -> Result<Running> {
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open_dir(&options.database)
-            .await
-            .with_context(|| format!("opening the database in {}", options.database.display()))?,
-    );
+    let store = crate::store::open_store(&options.database)
+        .await
+        .with_context(|| {
+            let at = crate::store::describe_location(&options.database);
+            format!("opening the database {at}")
+        })?;
     start_with_store(options, store, system_clock()).await
 }
 

@@ -1,5 +1,11 @@
-//! The relying party's store on a real SQLite file: every operation, compare-and-swap races,
-//! expiry boundaries, persistence across reopening, and concurrent writers.
+//! The relying party's store on a real SQLite file and on a real PostgreSQL database: every
+//! operation, compare-and-swap races, expiry boundaries, persistence across reopening, and
+//! concurrent writers, including two store instances sharing one database.
+//!
+//! The tests shared by both backends are plain `async fn NAME(backend: Backend)`, run by
+//! `sqlite::NAME` and `postgres::NAME`. PostgreSQL comes from `VOUCH_TEST_POSTGRES` (a server
+//! URL whose user may create databases; `scripts/test` starts a throwaway server and sets it):
+//! each test gets a database of its own. Without the variable the PostgreSQL tests fail.
 //!
 //! Vouchers are go-fdo's test vouchers. Where a test needs a different voucher for the same
 //! device (or many devices) it rewrites the GUID inside the voucher's bytes: the store indexes
@@ -15,8 +21,8 @@ use vouch_protocol::cbor::Cbor;
 use vouch_protocol::types::Guid;
 use vouch_protocol::voucher::OwnershipVoucher;
 use vouch_relying_party::store::{
-    Entity, OnExisting, OwnerKey, Pin, Registration, SqliteStore, Store, StoreError, VoucherBytes,
-    key_fingerprint,
+    Entity, OnExisting, OwnerKey, PgStore, Pin, Registration, SqliteStore, Store, StoreError,
+    VoucherBytes, key_fingerprint, open_store,
 };
 use zeroize::Zeroizing;
 
@@ -49,6 +55,113 @@ impl Drop for DataDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Which store a shared test runs on.
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh database of either backend: a SQLite data directory (removed when dropped) or a
+/// new PostgreSQL database on the test server.
+struct TestDb {
+    location: String,
+    _dir: Option<DataDir>,
+}
+
+impl TestDb {
+    async fn new(backend: Backend, test: &str) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = DataDir::new(test);
+                let location = dir.path().to_str().unwrap().to_owned();
+                TestDb {
+                    location,
+                    _dir: Some(dir),
+                }
+            }
+            Backend::Postgres => TestDb {
+                location: fresh_postgres_database(test).await,
+                _dir: None,
+            },
+        }
+    }
+
+    /// Opens the database (again): each call is a new store instance, with its own
+    /// connections, as another `vouch-rp` process would have.
+    async fn open(&self) -> Arc<dyn Store> {
+        open_store(&self.location).await.unwrap()
+    }
+}
+
+/// A new, empty database on the PostgreSQL server of `VOUCH_TEST_POSTGRES`.
+async fn fresh_postgres_database(test: &str) -> String {
+    let server = std::env::var("VOUCH_TEST_POSTGRES").unwrap_or_else(|_| {
+        panic!(
+            "VOUCH_TEST_POSTGRES is not set: run scripts/test (it starts a throwaway \
+             PostgreSQL), or set it to postgres://USER@HOST:PORT/DB of a server where USER may \
+             create databases"
+        )
+    });
+    static SEQ: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let name = format!(
+        "vouch_store_{}_{}_{nanos}_{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed),
+        test.replace('-', "_")
+    );
+    // PostgreSQL truncates identifiers at 63 bytes.
+    let name: String = name.chars().take(63).collect();
+    PgStore::create_database(&server, &name)
+        .await
+        .unwrap_or_else(|e| panic!("creating database {name} at VOUCH_TEST_POSTGRES: {e}"))
+}
+
+/// Runs each named `async fn NAME(backend: Backend)` as the tests `sqlite::NAME` and
+/// `postgres::NAME`, on a multi-threaded runtime so that racing tasks really race.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(super::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(super::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    vouchers_insert_get_list_delete,
+    a_duplicate_guid_is_refused_and_the_stored_voucher_kept,
+    replace_voucher_swaps_only_when_the_expected_bytes_are_stored,
+    concurrent_voucher_replacements_from_one_version_let_exactly_one_win,
+    owner_keys_put_get_list,
+    registrations_expire_at_their_boundary,
+    concurrent_registrations_of_one_guid_leave_one_of_them_whole,
+    sessions_create_load_update_delete,
+    purging_sessions_removes_exactly_the_expired_ones,
+    two_session_updates_from_one_version_let_exactly_one_win,
+    two_sessions_created_with_one_token_let_exactly_one_win,
+    two_instances_on_one_database_share_sessions_and_race_cleanly,
+    settings_set_get_delete,
+    concurrent_inserts_from_many_tasks,
+    pins_upsert_get_list_delete,
+);
 
 fn testdata(name: &str) -> OwnershipVoucher {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -98,10 +211,9 @@ fn owner_key(name: &str, seed: u8) -> OwnerKey {
     }
 }
 
-#[tokio::test]
-async fn vouchers_insert_get_list_delete() {
-    let dir = DataDir::new("vouchers");
-    let store = dir.open().await;
+async fn vouchers_insert_get_list_delete(backend: Backend) {
+    let db = TestDb::new(backend, "vouchers").await;
+    let store = db.open().await;
     let (ext, fresh) = (extended(), fresh());
     store
         .insert_voucher(&ext, OnExisting::Refuse, 100)
@@ -147,10 +259,9 @@ async fn vouchers_insert_get_list_delete() {
     assert_eq!(list[0].guid, fresh.guid());
 }
 
-#[tokio::test]
-async fn a_duplicate_guid_is_refused_and_the_stored_voucher_kept() {
-    let dir = DataDir::new("duplicate");
-    let store = dir.open().await;
+async fn a_duplicate_guid_is_refused_and_the_stored_voucher_kept(backend: Backend) {
+    let db = TestDb::new(backend, "duplicate").await;
+    let store = db.open().await;
     let (ext, other) = (extended(), other_for_extended());
     assert_ne!(ext.bytes(), other.bytes());
     store
@@ -186,10 +297,9 @@ async fn a_duplicate_guid_is_refused_and_the_stored_voucher_kept() {
     assert_eq!((summary.created_at, summary.updated_at), (100, 300));
 }
 
-#[tokio::test]
-async fn replace_voucher_swaps_only_when_the_expected_bytes_are_stored() {
-    let dir = DataDir::new("cas");
-    let store = dir.open().await;
+async fn replace_voucher_swaps_only_when_the_expected_bytes_are_stored(backend: Backend) {
+    let db = TestDb::new(backend, "cas").await;
+    let store = db.open().await;
     let (ext, other) = (extended(), other_for_extended());
     let guid = ext.guid();
     store
@@ -252,10 +362,9 @@ async fn replace_voucher_swaps_only_when_the_expected_bytes_are_stored() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_voucher_replacements_from_one_version_let_exactly_one_win() {
-    let dir = DataDir::new("cas-race");
-    let store: Arc<dyn Store> = Arc::new(dir.open().await);
+async fn concurrent_voucher_replacements_from_one_version_let_exactly_one_win(backend: Backend) {
+    let db = TestDb::new(backend, "cas-race").await;
+    let store = db.open().await;
     let ext = extended();
     let guid = ext.guid();
     store
@@ -312,10 +421,9 @@ fn hmac_last_byte(voucher: &[u8]) -> usize {
     at + hmac.len() - 1
 }
 
-#[tokio::test]
-async fn owner_keys_put_get_list() {
-    let dir = DataDir::new("owner-keys");
-    let store = dir.open().await;
+async fn owner_keys_put_get_list(backend: Backend) {
+    let db = TestDb::new(backend, "owner-keys").await;
+    let store = db.open().await;
     let (b, a) = (owner_key("owner-b", 2), owner_key("owner-a", 1));
     store.put_owner_key(&b, 10).await.unwrap();
     store.put_owner_key(&a, 20).await.unwrap();
@@ -350,10 +458,9 @@ async fn owner_keys_put_get_list() {
     assert_eq!((list[0].created_at, list[1].created_at), (20, 10));
 }
 
-#[tokio::test]
-async fn registrations_expire_at_their_boundary() {
-    let dir = DataDir::new("registrations");
-    let store = dir.open().await;
+async fn registrations_expire_at_their_boundary(backend: Backend) {
+    let db = TestDb::new(backend, "registrations").await;
+    let store = db.open().await;
     let ext = extended();
     let reg = Registration {
         guid: ext.guid(),
@@ -403,10 +510,9 @@ async fn registrations_expire_at_their_boundary() {
     ));
 }
 
-#[tokio::test]
-async fn sessions_create_load_update_delete() {
-    let dir = DataDir::new("sessions");
-    let store = dir.open().await;
+async fn sessions_create_load_update_delete(backend: Backend) {
+    let db = TestDb::new(backend, "sessions").await;
+    let store = db.open().await;
     store
         .create_session("tok-1", "to2", b"state-0", 100)
         .await
@@ -475,10 +581,9 @@ async fn sessions_create_load_update_delete() {
     ));
 }
 
-#[tokio::test]
-async fn purging_sessions_removes_exactly_the_expired_ones() {
-    let dir = DataDir::new("session-purge");
-    let store = dir.open().await;
+async fn purging_sessions_removes_exactly_the_expired_ones(backend: Backend) {
+    let db = TestDb::new(backend, "session-purge").await;
+    let store = db.open().await;
     for (token, expires_at) in [("a", 10), ("b", 20), ("c", 30)] {
         store
             .create_session(token, "to1", b"", expires_at)
@@ -496,10 +601,9 @@ async fn purging_sessions_removes_exactly_the_expired_ones() {
     store.create_session("a", "to1", b"", 40).await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_session_updates_from_one_version_let_exactly_one_win() {
-    let dir = DataDir::new("session-race");
-    let store: Arc<dyn Store> = Arc::new(dir.open().await);
+async fn two_session_updates_from_one_version_let_exactly_one_win(backend: Backend) {
+    let db = TestDb::new(backend, "session-race").await;
+    let store = db.open().await;
     for round in 0..20 {
         let token = format!("race-{round}");
         store
@@ -532,10 +636,9 @@ async fn two_session_updates_from_one_version_let_exactly_one_win() {
     }
 }
 
-#[tokio::test]
-async fn settings_set_get_delete() {
-    let dir = DataDir::new("settings");
-    let store = dir.open().await;
+async fn settings_set_get_delete(backend: Backend) {
+    let db = TestDb::new(backend, "settings").await;
+    let store = db.open().await;
     assert!(matches!(
         store.get_setting("owner.default_key").await,
         Err(StoreError::NotFound(Entity::Setting))
@@ -630,10 +733,9 @@ async fn the_session_token_never_reaches_the_file() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_inserts_from_many_tasks() {
-    let dir = DataDir::new("concurrent");
-    let store: Arc<dyn Store> = Arc::new(dir.open().await);
+async fn concurrent_inserts_from_many_tasks(backend: Backend) {
+    let db = TestDb::new(backend, "concurrent").await;
+    let store = db.open().await;
     let base = extended();
 
     // Sixteen devices at once: all stored.
@@ -722,10 +824,9 @@ fn pin(guid: Guid, seed: u8) -> Pin {
     }
 }
 
-#[tokio::test]
-async fn pins_upsert_get_list_delete() {
-    let dir = DataDir::new("pins");
-    let store = dir.open().await;
+async fn pins_upsert_get_list_delete(backend: Backend) {
+    let db = TestDb::new(backend, "pins").await;
+    let store = db.open().await;
     let a = Guid([0xa0; 16]);
     let b = Guid([0x0b; 16]);
     assert!(matches!(
@@ -772,9 +873,147 @@ async fn pins_upsert_get_list_delete() {
     ));
     assert_eq!(store.list_pins().await.unwrap().len(), 1);
 
-    // Pins survive closing and reopening the file.
-    store.close().await;
-    let store = dir.open().await;
+    // Pins survive closing and reopening the database.
+    drop(store);
+    let store = db.open().await;
     assert_eq!(store.get_pin(b).await.unwrap().pin, no_extras);
-    store.close().await;
+}
+
+/// Two owners registering one device with the rendezvous at once (TO0): each registration is
+/// stored whole, replacing the other, so what TO1 reads afterwards is exactly one of them,
+/// never a mix.
+async fn concurrent_registrations_of_one_guid_leave_one_of_them_whole(backend: Backend) {
+    let db = TestDb::new(backend, "rv-race").await;
+    let store = db.open().await;
+    let guid = Guid([0x5a; 16]);
+    for round in 0..10u8 {
+        let registrations: Vec<Registration> = (0..2u8)
+            .map(|who| Registration {
+                guid,
+                to1d: vec![who; 64 + usize::from(round)],
+                voucher: vec![who.wrapping_add(0x80); 300],
+                expires_at: 1000 + i64::from(who),
+            })
+            .collect();
+        let writers: Vec<_> = registrations
+            .iter()
+            .cloned()
+            .map(|r| {
+                let store = Arc::clone(&store);
+                tokio::spawn(async move { store.upsert_registration(&r, 10).await })
+            })
+            .collect();
+        for w in writers {
+            w.await.unwrap().unwrap();
+        }
+        let stored = store.get_registration(guid, 10).await.unwrap();
+        assert!(
+            registrations.contains(&stored),
+            "round {round}: the stored registration is one of the two, whole: {stored:?}"
+        );
+    }
+}
+
+/// Two TO2 (or TO0) sessions can never share a token: of two creations with one token,
+/// exactly one lands and the other is a duplicate.
+async fn two_sessions_created_with_one_token_let_exactly_one_win(backend: Backend) {
+    let db = TestDb::new(backend, "session-create-race").await;
+    let store = db.open().await;
+    for round in 0..20 {
+        let token = format!("same-{round}");
+        let creators: Vec<_> = ["first", "second"]
+            .into_iter()
+            .map(|who| {
+                let (store, token) = (Arc::clone(&store), token.clone());
+                tokio::spawn(async move {
+                    store
+                        .create_session(&token, "to2", who.as_bytes(), 1000)
+                        .await
+                        .map(|()| who)
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for c in creators {
+            match c.await.unwrap() {
+                Ok(who) => winners.push(who),
+                Err(StoreError::Duplicate(Entity::Session)) => {}
+                Err(e) => panic!("unexpected error: {e}"),
+            }
+        }
+        assert_eq!(winners.len(), 1, "round {round}: exactly one creation wins");
+        let s = store.load_session(&token, 0).await.unwrap();
+        assert_eq!((s.state.as_slice(), s.version), (winners[0].as_bytes(), 0));
+    }
+}
+
+/// Two store instances on one database, as two `vouch-rp` processes behind a load balancer: a
+/// session one creates, the other continues; a voucher one stores, the other replaces; and when
+/// both continue the same session or replace the same voucher from the same version, one wins
+/// and the other gets a conflict.
+async fn two_instances_on_one_database_share_sessions_and_race_cleanly(backend: Backend) {
+    let db = TestDb::new(backend, "two-instances").await;
+    let (a, b) = (db.open().await, db.open().await);
+
+    a.create_session("shared", "to2", b"hello", 1000)
+        .await
+        .unwrap();
+    let seen = b.load_session("shared", 0).await.unwrap();
+    assert_eq!(seen.state, b"hello");
+    assert_eq!(
+        b.update_session("shared", 0, b"step-1", 1000)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(a.load_session("shared", 0).await.unwrap().state, b"step-1");
+
+    for round in 1..=10i64 {
+        let racers: Vec<_> = [(Arc::clone(&a), "a"), (Arc::clone(&b), "b")]
+            .into_iter()
+            .map(|(store, who)| {
+                tokio::spawn(async move {
+                    store
+                        .update_session("shared", round, who.as_bytes(), 1000)
+                        .await
+                        .map(|_| who)
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for r in racers {
+            match r.await.unwrap() {
+                Ok(who) => winners.push(who),
+                Err(StoreError::Conflict(Entity::Session)) => {}
+                Err(e) => panic!("unexpected error: {e}"),
+            }
+        }
+        assert_eq!(winners.len(), 1, "round {round}: exactly one instance wins");
+        let s = b.load_session("shared", 0).await.unwrap();
+        assert_eq!(
+            (s.state.as_slice(), s.version),
+            (winners[0].as_bytes(), round + 1)
+        );
+    }
+
+    let ext = extended();
+    a.insert_voucher(&ext, OnExisting::Refuse, 0).await.unwrap();
+    let next = other_for_extended();
+    let racers: Vec<_> = [Arc::clone(&a), Arc::clone(&b)]
+        .into_iter()
+        .map(|store| {
+            let (guid, expected, next) = (ext.guid(), ext.bytes().to_vec(), next.clone());
+            tokio::spawn(async move { store.replace_voucher(guid, &expected, &next, 1).await })
+        })
+        .collect();
+    let mut ok = 0;
+    for r in racers {
+        match r.await.unwrap() {
+            Ok(()) => ok += 1,
+            Err(StoreError::Conflict(Entity::Voucher)) => {}
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!(ok, 1, "exactly one instance replaces the voucher");
+    assert_eq!(b.get_voucher(ext.guid()).await.unwrap(), next.bytes());
 }

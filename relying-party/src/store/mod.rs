@@ -2,9 +2,11 @@
 //! server settings and the devices' TLS pins, behind one object-safe [`Store`] trait.
 //!
 //! Handlers hold an `Arc<dyn Store>`. [`SqliteStore`] is the default backend (one file in the
-//! data directory); PostgreSQL is meant to share the same migrations (`relying-party/migrations/`)
-//! and the same SQL (`store/sql.rs`), so several `vouch-rp` instances can serve one deployment.
-//! That is why every protocol session lives here and never in process memory.
+//! data directory); [`PgStore`] keeps the same data in PostgreSQL, with the same migrations
+//! (`relying-party/migrations/`), the same SQL (`store/sql.rs`) and the same code
+//! (`store/sql_store.rs`), so several `vouch-rp` instances can serve one deployment. That is
+//! why every protocol session lives here and never in process memory. [`open_store`] picks the
+//! backend from a `--database` argument.
 //!
 //! Rules every backend keeps:
 //!
@@ -23,6 +25,8 @@
 use core::fmt;
 use std::error::Error as StdError;
 use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
@@ -31,17 +35,55 @@ use vouch_protocol::types::Guid;
 use vouch_protocol::voucher::OwnershipVoucher;
 use zeroize::Zeroizing;
 
+mod postgres;
 mod renewal;
 mod sql;
 mod sqlite;
 mod webtransport;
 
+pub use postgres::PgStore;
 pub use renewal::PinRenewal;
 pub use sqlite::SqliteStore;
 pub use webtransport::{WebTransportPin, WebTransportUrl};
 
 #[cfg(test)]
 mod tests;
+
+/// The migrations in `relying-party/migrations/`, embedded at build time; both backends run
+/// them.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Opens the store a `--database` argument names:
+///
+/// - `postgres://…` or `postgresql://…`: a PostgreSQL database ([`PgStore::connect`]);
+/// - `sqlite://FILE` (or `sqlite:FILE`): that SQLite database file ([`SqliteStore::open`]);
+/// - anything else: a data directory holding the SQLite database ([`SqliteStore::open_dir`]).
+pub async fn open_store(location: impl AsRef<Path>) -> Result<Arc<dyn Store>, StoreError> {
+    let location = location.as_ref();
+    let text = location.to_str().unwrap_or_default();
+    if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+        return Ok(Arc::new(PgStore::connect(text).await?));
+    }
+    if let Some(file) = text.strip_prefix("sqlite:") {
+        let file = file.strip_prefix("//").unwrap_or(file);
+        return Ok(Arc::new(SqliteStore::open(file).await?));
+    }
+    Ok(Arc::new(SqliteStore::open_dir(location).await?))
+}
+
+/// A `--database` argument for messages: a PostgreSQL URL without its password.
+pub fn describe_location(location: impl AsRef<Path>) -> String {
+    let location = location.as_ref();
+    match location.to_str().and_then(|t| reqwest::Url::parse(t).ok()) {
+        Some(mut url) if matches!(url.scheme(), "postgres" | "postgresql") => {
+            if url.password().is_some() {
+                let _ = url.set_password(Some("***"));
+            }
+            url.to_string()
+        }
+        _ => location.display().to_string(),
+    }
+}
 
 /// Storage for the relying party's roles.
 ///

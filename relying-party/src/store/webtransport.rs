@@ -10,11 +10,9 @@
 
 use core::fmt;
 
-use sqlx::Row;
-use sqlx::sqlite::{SqlitePool, SqliteRow};
 use vouch_protocol::types::Guid;
 
-use super::{Entity, InvalidEndpoint, StoreError};
+use super::InvalidEndpoint;
 
 /// Where a device serves WebTransport: an `https` URL with a host (an address or a name) and,
 /// usually, a port, such as `https://192.168.1.7:4433/`. A path is allowed (the device's server
@@ -78,119 +76,19 @@ pub struct WebTransportPin {
 
 /// Compare-and-set: moves the pin only to a certificate that expires strictly later than the
 /// one pinned (or when none came from a report yet). One statement, hence atomic.
-const ADVANCE: &str = "UPDATE pins SET webtransport_sha256 = $2, webtransport_not_after = $3 \
+pub(super) const ADVANCE: &str = "UPDATE pins SET webtransport_sha256 = $2, webtransport_not_after = $3 \
      WHERE guid = $1 AND (webtransport_not_after IS NULL OR webtransport_not_after < $3)";
 
-const PIN_EXISTS: &str = "SELECT 1 FROM pins WHERE guid = $1";
+pub(super) const PIN_EXISTS: &str = "SELECT 1 FROM pins WHERE guid = $1";
 
 /// Inserts or replaces the URL, only when the device has a pin (no row otherwise). The SELECT
 /// has a WHERE clause, which SQLite needs to read `ON CONFLICT` as an upsert.
-const UPSERT_URL: &str = "INSERT INTO webtransport_endpoints (guid, url, updated_at) \
+pub(super) const UPSERT_URL: &str = "INSERT INTO webtransport_endpoints (guid, url, updated_at) \
      SELECT guid, $2, $3 FROM pins WHERE guid = $1 \
      ON CONFLICT (guid) DO UPDATE SET url = excluded.url, updated_at = excluded.updated_at";
 
-const SELECT: &str = "SELECT p.guid, p.webtransport_sha256, p.webtransport_not_after, w.url \
+pub(super) const SELECT: &str = "SELECT p.guid, p.webtransport_sha256, p.webtransport_not_after, w.url \
      FROM pins p LEFT JOIN webtransport_endpoints w ON w.guid = p.guid WHERE p.guid = $1";
 
-const LIST: &str = "SELECT p.guid, p.webtransport_sha256, p.webtransport_not_after, w.url \
+pub(super) const LIST: &str = "SELECT p.guid, p.webtransport_sha256, p.webtransport_not_after, w.url \
      FROM pins p LEFT JOIN webtransport_endpoints w ON w.guid = p.guid ORDER BY p.guid";
-
-pub(super) async fn advance(
-    pool: &SqlitePool,
-    guid: Guid,
-    sha256: &[u8; 32],
-    not_after: i64,
-) -> Result<(), StoreError> {
-    // The UPDATE comes first, so the transaction takes the write lock at once; the follow-up
-    // read only tells a missing pin from a stale report.
-    let mut tx = pool.begin().await?;
-    let done = sqlx::query(ADVANCE)
-        .bind(guid.as_bytes().as_slice())
-        .bind(sha256.as_slice())
-        .bind(not_after)
-        .execute(&mut *tx)
-        .await?;
-    if done.rows_affected() == 0 {
-        let exists = sqlx::query(PIN_EXISTS)
-            .bind(guid.as_bytes().as_slice())
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some();
-        tx.rollback().await?;
-        return Err(if exists {
-            StoreError::Conflict(Entity::Pin)
-        } else {
-            StoreError::NotFound(Entity::Pin)
-        });
-    }
-    tx.commit().await?;
-    Ok(())
-}
-
-pub(super) async fn set_url(
-    pool: &SqlitePool,
-    guid: Guid,
-    url: &WebTransportUrl,
-    now: i64,
-) -> Result<(), StoreError> {
-    let done = sqlx::query(UPSERT_URL)
-        .bind(guid.as_bytes().as_slice())
-        .bind(url.as_str())
-        .bind(now)
-        .execute(pool)
-        .await?;
-    if done.rows_affected() == 0 {
-        // No row: the device has no pin.
-        return Err(StoreError::NotFound(Entity::Pin));
-    }
-    Ok(())
-}
-
-pub(super) async fn get(pool: &SqlitePool, guid: Guid) -> Result<WebTransportPin, StoreError> {
-    let row = sqlx::query(SELECT)
-        .bind(guid.as_bytes().as_slice())
-        .fetch_optional(pool)
-        .await?
-        .ok_or(StoreError::NotFound(Entity::Pin))?;
-    from_row(&row)
-}
-
-pub(super) async fn list(pool: &SqlitePool) -> Result<Vec<WebTransportPin>, StoreError> {
-    let rows = sqlx::query(LIST).fetch_all(pool).await?;
-    rows.iter().map(from_row).collect()
-}
-
-fn corrupt(what: String) -> StoreError {
-    StoreError::Backend(sqlx::Error::Decode(what.into()))
-}
-
-fn from_row(row: &SqliteRow) -> Result<WebTransportPin, StoreError> {
-    let guid: Vec<u8> = row.try_get("guid")?;
-    let guid = <[u8; 16]>::try_from(guid.as_slice())
-        .map(Guid)
-        .map_err(|_| corrupt(format!("pins.guid: {} bytes, expected 16", guid.len())))?;
-    let sha256: Option<Vec<u8>> = row.try_get("webtransport_sha256")?;
-    let sha256 = sha256
-        .map(|b| {
-            <[u8; 32]>::try_from(b.as_slice()).map_err(|_| {
-                corrupt(format!(
-                    "pins.webtransport_sha256: {} bytes, expected 32",
-                    b.len()
-                ))
-            })
-        })
-        .transpose()?;
-    let url: Option<String> = row.try_get("url")?;
-    let url = url
-        .map(|u| {
-            WebTransportUrl::parse(&u)
-                .map_err(|e| corrupt(format!("webtransport_endpoints.url: {e}")))
-        })
-        .transpose()?;
-    Ok(WebTransportPin {
-        guid,
-        sha256,
-        not_after: row.try_get("webtransport_not_after")?,
-        url,
-    })
-}
