@@ -398,6 +398,20 @@ pub async fn ensure_keys(store: &dyn Store, now: i64) -> Result<Keys> {
         store.get_setting(CA_CERT_SETTING).await,
     ) {
         (Ok(key), Ok(cert)) => DeviceCa::from_pem(&key, &cert).context("reading the device CA")?,
+        (Err(StoreError::NotFound(_)), Err(StoreError::NotFound(_))) => {
+            let ca = DeviceCa::generate("vouch device CA")?;
+            let pair = [
+                (CA_KEY_SETTING, ca.key_pem()),
+                (CA_CERT_SETTING, ca.cert_pem()),
+            ];
+            let pair = pair.each_ref().map(|(name, value)| (*name, value.as_str()));
+            match store.insert_settings(&pair, now).await {
+                Ok(()) => ca,
+                // Another instance on the same database created it first: use theirs.
+                Err(StoreError::Duplicate(_)) => return Box::pin(ensure_keys(store, now)).await,
+                Err(e) => return Err(e.into()),
+            }
+        }
         (Err(StoreError::NotFound(_)), _) | (_, Err(StoreError::NotFound(_))) => {
             let ca = DeviceCa::generate("vouch device CA")?;
             store

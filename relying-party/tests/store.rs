@@ -159,6 +159,7 @@ on_both_backends!(
     two_sessions_created_with_one_token_let_exactly_one_win,
     two_instances_on_one_database_share_sessions_and_race_cleanly,
     settings_set_get_delete,
+    settings_inserted_together_by_racing_instances_come_from_one_of_them,
     concurrent_inserts_from_many_tasks,
     pins_upsert_get_list_delete,
 );
@@ -1016,4 +1017,66 @@ async fn two_instances_on_one_database_share_sessions_and_race_cleanly(backend: 
     }
     assert_eq!(ok, 1, "exactly one instance replaces the voucher");
     assert_eq!(b.get_voucher(ext.guid()).await.unwrap(), next.bytes());
+}
+
+/// Two instances starting at once on an empty database both make a key and its certificate:
+/// exactly one pair is stored, whole, and the other instance gets a duplicate and stores
+/// nothing; a pair of which one name is already set is refused and changes nothing.
+async fn settings_inserted_together_by_racing_instances_come_from_one_of_them(backend: Backend) {
+    let db = TestDb::new(backend, "settings-race").await;
+    // Created (migrated) first: the race under test is the one on the settings.
+    drop(db.open().await);
+    for round in 0..10 {
+        let (key, cert) = (format!("key-{round}"), format!("cert-{round}"));
+        let racers: Vec<_> = ["a", "b"]
+            .into_iter()
+            .map(|who| {
+                let (key, cert) = (key.clone(), cert.clone());
+                let db_location = db.location.clone();
+                tokio::spawn(async move {
+                    let store = open_store(&db_location).await.unwrap();
+                    let (k, c) = (format!("{who}-key"), format!("{who}-cert"));
+                    store
+                        .insert_settings(&[(&key, &k), (&cert, &c)], 1)
+                        .await
+                        .map(|()| who)
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for r in racers {
+            match r.await.unwrap() {
+                Ok(who) => winners.push(who),
+                Err(StoreError::Duplicate(Entity::Setting)) => {}
+                Err(e) => panic!("unexpected error: {e}"),
+            }
+        }
+        assert_eq!(
+            winners.len(),
+            1,
+            "round {round}: exactly one pair is stored"
+        );
+        let store = db.open().await;
+        assert_eq!(
+            store.get_setting(&key).await.unwrap(),
+            format!("{}-key", winners[0])
+        );
+        assert_eq!(
+            store.get_setting(&cert).await.unwrap(),
+            format!("{}-cert", winners[0])
+        );
+    }
+    let store = db.open().await;
+    store.set_setting("half", "set", 1).await.unwrap();
+    assert!(matches!(
+        store
+            .insert_settings(&[("other-half", "x"), ("half", "y")], 2)
+            .await,
+        Err(StoreError::Duplicate(Entity::Setting))
+    ));
+    assert!(matches!(
+        store.get_setting("other-half").await,
+        Err(StoreError::NotFound(Entity::Setting))
+    ));
+    assert_eq!(store.get_setting("half").await.unwrap(), "set");
 }

@@ -67,10 +67,11 @@ async fn onboard_through_instances(database: &str, instances: usize) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy binds");
     let proxy_url = format!("http://{}", listener.local_addr().expect("proxy address"));
 
-    // One at a time: the first creates the server's keys, the others find them.
-    let servers: Vec<Server> = (0..instances)
+    // All at once on the empty database: one creates the server's keys and device CA, the
+    // others use them.
+    let starting: Vec<Starting> = (0..instances)
         .map(|_| {
-            serve(&[
+            spawn_server(&[
                 "--database",
                 database,
                 "--roles",
@@ -84,6 +85,7 @@ async fn onboard_through_instances(database: &str, instances: usize) {
             ])
         })
         .collect();
+    let servers: Vec<Server> = starting.into_iter().map(Starting::wait).collect();
     let proxy = Arc::new(Proxy::new(servers.iter().map(|s| s.addr).collect()));
     let proxy_task = tokio::spawn(Arc::clone(&proxy).run(listener));
 
@@ -385,14 +387,32 @@ impl Drop for Server {
     }
 }
 
-/// Starts `vouch-rp serve` on a free port of 127.0.0.1 with `args`, and waits for the line it
-/// prints once it listens. That line names its public URL (the proxy's), so the test picks the
-/// port.
-fn serve(args: &[&str]) -> Server {
+/// A `vouch-rp serve` process that has not said yet that it listens.
+struct Starting(Server);
+
+impl Starting {
+    /// Waits for the line the server prints once it listens. That line names its public URL
+    /// (the proxy's), so the test picked the port.
+    fn wait(mut self) -> Server {
+        let stdout = self.0.child.stdout.take().expect("stdout piped");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("vouch-rp serve prints its address");
+        assert!(
+            line.contains("serving"),
+            "vouch-rp serve did not start: {line:?}"
+        );
+        self.0
+    }
+}
+
+/// Starts `vouch-rp serve` on a free port of 127.0.0.1 with `args`.
+fn spawn_server(args: &[&str]) -> Starting {
     let addr = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port");
-    let mut child = Command::new(bin("vouch-rp"))
+    let child = Command::new(bin("vouch-rp"))
         .arg("serve")
         .args(["--listen", &addr.to_string()])
         .args(args)
@@ -400,14 +420,5 @@ fn serve(args: &[&str]) -> Server {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("vouch-rp serve starts");
-    let stdout = child.stdout.take().expect("stdout piped");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("vouch-rp serve prints its address");
-    assert!(
-        line.contains("serving"),
-        "vouch-rp serve did not start: {line:?}"
-    );
-    Server { child, addr }
+    Starting(Server { child, addr })
 }

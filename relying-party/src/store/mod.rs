@@ -201,6 +201,14 @@ pub trait Store: Send + Sync {
     /// Sets a server setting, replacing any earlier value.
     async fn set_setting(&self, name: &str, value: &str, now: i64) -> Result<(), StoreError>;
 
+    /// Stores several settings together, only if none of them is set yet: all are inserted,
+    /// or none is and the call fails with [`StoreError::Duplicate`]`(`[`Entity::Setting`]`)`.
+    ///
+    /// For values that belong together and are made once, such as a CA key and its
+    /// certificate, when several instances may start at the same time: whichever comes first
+    /// stores its pair, and the others read it.
+    async fn insert_settings(&self, settings: &[(&str, &str)], now: i64) -> Result<(), StoreError>;
+
     /// The value of a server setting.
     async fn get_setting(&self, name: &str) -> Result<String, StoreError>;
 

@@ -83,6 +83,9 @@ pub(super) const UPSERT_SETTING: &str = "INSERT INTO settings (name, value, upda
      VALUES ($1, $2, $3) \
      ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at";
 
+pub(super) const INSERT_SETTING: &str = "INSERT INTO settings (name, value, updated_at) \
+     VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING";
+
 pub(super) const SELECT_SETTING: &str = "SELECT value FROM settings WHERE name = $1";
 
 pub(super) const DELETE_SETTING: &str = "DELETE FROM settings WHERE name = $1";

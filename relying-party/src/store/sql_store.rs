@@ -398,6 +398,26 @@ impl Store for This {
         Ok(())
     }
 
+    async fn insert_settings(&self, settings: &[(&str, &str)], now: i64) -> Result<(), StoreError> {
+        // Inserts first, so a SQLite transaction takes the write lock at once; on PostgreSQL a
+        // second inserter of a name waits for the first one's commit and then inserts nothing.
+        let mut tx = self.pool.begin().await?;
+        for (name, value) in settings {
+            let done = sqlx::query(sql::INSERT_SETTING)
+                .bind(*name)
+                .bind(*value)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                tx.rollback().await?;
+                return Err(StoreError::Duplicate(Entity::Setting));
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn get_setting(&self, name: &str) -> Result<String, StoreError> {
         let row = sqlx::query(sql::SELECT_SETTING)
             .bind(name)
