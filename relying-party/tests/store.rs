@@ -21,8 +21,8 @@ use vouch_protocol::cbor::Cbor;
 use vouch_protocol::types::Guid;
 use vouch_protocol::voucher::OwnershipVoucher;
 use vouch_relying_party::store::{
-    Entity, OnExisting, OwnerKey, PgStore, Pin, Registration, SqliteStore, Store, StoreError,
-    VoucherBytes, key_fingerprint, open_store,
+    DeviceEndpoint, Entity, OnExisting, OwnerKey, PgStore, Pin, PinRenewal, Registration,
+    SqliteStore, Store, StoreError, VoucherBytes, WebTransportUrl, key_fingerprint, open_store,
 };
 use zeroize::Zeroizing;
 
@@ -162,6 +162,7 @@ on_both_backends!(
     settings_inserted_together_by_racing_instances_come_from_one_of_them,
     concurrent_inserts_from_many_tasks,
     pins_upsert_get_list_delete,
+    endpoints_webtransport_pins_and_renewals_follow_their_pin,
 );
 
 fn testdata(name: &str) -> OwnershipVoucher {
@@ -1079,4 +1080,98 @@ async fn settings_inserted_together_by_racing_instances_come_from_one_of_them(ba
         Err(StoreError::NotFound(Entity::Setting))
     ));
     assert_eq!(store.get_setting("half").await.unwrap(), "set");
+}
+
+/// What hangs off a pin: the device's HTTPS endpoint, its WebTransport URL and pin (moved only
+/// to a later certificate), and certificate renewals (compare-and-set on the certificate read
+/// and on the request's time); all of it goes with the pin.
+async fn endpoints_webtransport_pins_and_renewals_follow_their_pin(backend: Backend) {
+    let db = TestDb::new(backend, "pin-extras").await;
+    let store = db.open().await;
+    let (a, unpinned) = (Guid([0xa1; 16]), Guid([0xa2; 16]));
+    let endpoint = DeviceEndpoint::parse("https://192.168.1.7:8443").unwrap();
+    let wt_url = WebTransportUrl::parse("https://192.168.1.7:4433/wt").unwrap();
+    assert!(matches!(
+        store.set_device_endpoint(unpinned, &endpoint, 1).await,
+        Err(StoreError::NotFound(Entity::Pin))
+    ));
+    assert!(matches!(
+        store.set_webtransport_url(unpinned, &wt_url, 1).await,
+        Err(StoreError::NotFound(Entity::Pin))
+    ));
+    assert!(matches!(
+        store
+            .advance_webtransport_pin(unpinned, &[1; 32], 100)
+            .await,
+        Err(StoreError::NotFound(Entity::Pin))
+    ));
+
+    let first = pin(a, 1);
+    store.upsert_pin(&first, 1).await.unwrap();
+    store.set_device_endpoint(a, &endpoint, 2).await.unwrap();
+    assert_eq!(store.get_device_endpoint(a).await.unwrap(), endpoint);
+    store.set_webtransport_url(a, &wt_url, 2).await.unwrap();
+
+    // The WebTransport pin moves only to a certificate valid for longer.
+    store
+        .advance_webtransport_pin(a, &[7; 32], 100)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.advance_webtransport_pin(a, &[8; 32], 100).await,
+        Err(StoreError::Conflict(Entity::Pin))
+    ));
+    let wt = store.get_webtransport_pin(a).await.unwrap();
+    assert_eq!(
+        (wt.sha256, wt.not_after, wt.url.as_ref()),
+        (Some([7; 32]), Some(100), Some(&wt_url))
+    );
+    assert_eq!(store.list_webtransport_pins().await.unwrap(), vec![wt]);
+
+    // A renewal needs the certificate read and a later request.
+    assert_eq!(store.last_renewal(a).await.unwrap(), None);
+    let renewal = PinRenewal {
+        spki_sha256: [9; 32],
+        cert_der: vec![0x30, 0x01, 0x09],
+        issued_at: 50,
+    };
+    assert!(matches!(
+        store
+            .renew_pin(a, b"not the certificate", &renewal, 3)
+            .await,
+        Err(StoreError::Conflict(Entity::Pin))
+    ));
+    store
+        .renew_pin(a, &first.cert_der, &renewal, 3)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.renew_pin(a, &renewal.cert_der, &renewal, 4).await,
+        Err(StoreError::Conflict(Entity::Pin))
+    ));
+    assert_eq!(store.last_renewal(a).await.unwrap(), Some(50));
+    let renewed = store.get_pin(a).await.unwrap();
+    assert_eq!(
+        (renewed.pin.spki_sha256, renewed.pin.cert_der.as_slice()),
+        ([9; 32], renewal.cert_der.as_slice())
+    );
+    assert_eq!(renewed.pin.dns_names, first.dns_names, "names stay");
+    assert!(matches!(
+        store
+            .renew_pin(unpinned, &first.cert_der, &renewal, 3)
+            .await,
+        Err(StoreError::NotFound(Entity::Pin))
+    ));
+
+    // Everything goes with the pin.
+    store.delete_pin(a).await.unwrap();
+    assert!(matches!(
+        store.get_device_endpoint(a).await,
+        Err(StoreError::NotFound(Entity::DeviceEndpoint))
+    ));
+    assert!(matches!(
+        store.get_webtransport_pin(a).await,
+        Err(StoreError::NotFound(Entity::Pin))
+    ));
+    assert!(store.list_webtransport_pins().await.unwrap().is_empty());
 }
