@@ -783,6 +783,26 @@ async fn concurrent_inserts_from_many_tasks(backend: Backend) {
     assert_eq!(store.list_vouchers().await.unwrap().len(), 17);
 }
 
+/// Several processes (here: stores) opening a new database file at once all get a working
+/// store: the ones that lose the race to apply a migration find it applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stores_opening_a_new_file_at_once_all_succeed() {
+    for round in 0..5 {
+        let dir = DataDir::new(&format!("open-race-{round}"));
+        let openers: Vec<_> = (0..4)
+            .map(|_| {
+                let path = dir.path().to_owned();
+                tokio::spawn(async move { SqliteStore::open_dir(&path).await })
+            })
+            .collect();
+        for o in openers {
+            let store = o.await.unwrap().unwrap();
+            store.ping().await.unwrap();
+            assert!(store.list_vouchers().await.unwrap().is_empty());
+        }
+    }
+}
+
 #[tokio::test]
 async fn open_dir_creates_the_directory_and_a_private_file() {
     let dir = DataDir::new("create");

@@ -23,6 +23,10 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// SQLite's lock (with [`BUSY_TIMEOUT`]).
 const MAX_CONNECTIONS: u32 = 8;
 
+/// How often [`SqliteStore`] runs the migrations when they fail to apply (another process
+/// applying them at the same time).
+const MIGRATION_ATTEMPTS: u32 = 5;
+
 /// The store at a SQLite database.
 ///
 /// Opened with WAL journaling (readers never block the writer), `synchronous = FULL` (a
@@ -85,8 +89,24 @@ impl SqliteStore {
     }
 
     async fn migrated(pool: SqlitePool) -> Result<Self, StoreError> {
-        MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        // SQLite has no lock for the migrator to take: two processes opening a new file at once
+        // both find a migration unapplied, and the second to get the write lock fails on the
+        // tables the first one committed. Each migration is one transaction, so a new run
+        // finds it recorded and goes on from there.
+        let mut attempt = 1;
+        loop {
+            match MIGRATOR.run(&pool).await {
+                Ok(()) => return Ok(Self { pool }),
+                Err(
+                    sqlx::migrate::MigrateError::Execute(_)
+                    | sqlx::migrate::MigrateError::ExecuteMigration(..),
+                ) if attempt < MIGRATION_ATTEMPTS => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// Closes every connection, checkpointing the WAL into the database file. Calls made after
