@@ -4,20 +4,20 @@
 //! plain text both SQLite and PostgreSQL accept (`sql.rs`, `webtransport.rs`, `renewal.rs`), so
 //! the two backends run the same statements in the same transactions.
 //!
-//! A generic implementation over `sqlx::Database` would need a bound for every type bound or
-//! read and for every executor; compiling the same concrete code twice keeps it plain.
+//! A generic implementation over `sqlx::Database` would need a trait bound for every type it
+//! binds or reads and for every executor; compiling the same concrete code twice keeps it plain.
 
 use async_trait::async_trait;
 use sqlx::Row;
 use vouch_protocol::types::Guid;
 use zeroize::Zeroizing;
 
-use super::super::{
+use super::{Db, This};
+use crate::store::{
     DeviceEndpoint, Entity, OnExisting, OwnerKey, OwnerKeyInfo, Pin, PinRecord, PinRenewal,
     Registration, Session, Store, StoreError, VoucherBytes, VoucherSummary, WebTransportPin,
     WebTransportUrl, key_fingerprint, renewal, sql, token_hash, webtransport,
 };
-use super::{Db, This};
 
 /// A row of this backend.
 type DbRow = <Db as sqlx::Database>::Row;
