@@ -57,6 +57,8 @@ pub fn execute(
         Kind::Di => di(inputs, crypto),
         Kind::To0Owner => to0_owner(inputs, crypto),
         Kind::To1Device => to1_device(inputs),
+        Kind::Report => report(inputs, crypto),
+        Kind::Pin => pin(inputs, crypto),
     }
 }
 
@@ -871,4 +873,247 @@ fn to1_device(inputs: &Inputs<'_>) -> Result<Outcome, String> {
         }
     }
     Ok(success(fields))
+}
+
+// ---- the device's signed reports ------------------------------------------------------------
+
+/// A refusal of the `report` and `pin` kinds: they are not FDO messages, so no FDO error code
+/// (0); `error` names the check (see the README).
+fn refused(error: &str, text: impl ToString) -> Outcome {
+    Outcome::Failure {
+        fdo_error: 0,
+        error: error.to_string(),
+        text: text.to_string(),
+    }
+}
+
+/// A signed report of an onboarded device, checked the way its owner checks it. Inputs
+/// `report` (`rotation`: a WebTransport rotation report; `renewal`: a renewal request),
+/// `signed` (the COSE_Sign1), `device_key` (the attestation key, PublicKey CBOR), `guid`, `now`
+/// (Unix seconds). A renewal request the protocol accepts has its CSR checked next, as the
+/// relying party does before it certifies the key. Fields: `guid`, `successor_cert_sha256`,
+/// `not_after`; or `guid`, `csr`, `issued_at`, `csr_spki_sha256`.
+fn report(inputs: &Inputs<'_>, crypto: &dyn CryptoProvider) -> Result<Outcome, String> {
+    use vouch_protocol::reports::renewal::{RenewError, RenewRequest};
+    use vouch_protocol::reports::rotation::{RotationError, WtRotation};
+
+    let signed = inputs.bytes("signed")?;
+    let key = or_fail!(PublicKey::from_cbor(&inputs.bytes("device_key")?));
+    let guid = or_fail!(Guid::from_cbor(&cbor_bstr(&inputs.bytes("guid")?)));
+    let now = uint(inputs, "now")?;
+    match inputs.text("report")? {
+        "rotation" => match WtRotation::verify(&signed, crypto, &key, guid, now) {
+            Ok(verified) => {
+                let r = verified.rotation();
+                Ok(success([
+                    ("guid", hex(r.guid.as_bytes())),
+                    ("successor_cert_sha256", hex(&r.successor_cert_sha256)),
+                    ("not_after", json!(r.not_after)),
+                ]))
+            }
+            Err(e) => Ok(refused(
+                match &e {
+                    RotationError::Malformed(_) => "malformed",
+                    RotationError::Signature(_) => "signature",
+                    RotationError::WrongGuid { .. } => "wrong-guid",
+                    RotationError::Expired { .. } => "expired",
+                    RotationError::TooLong { .. } => "too-long",
+                    _ => "other",
+                },
+                e,
+            )),
+        },
+        "renewal" => match RenewRequest::verify(&signed, crypto, &key, guid, now) {
+            Ok(verified) => {
+                let r = verified.request();
+                let checked = match vouch_relying_party::csr::check(&r.csr) {
+                    Ok(checked) => checked,
+                    Err(e) => return Ok(refused(csr_error_kind(&e), e)),
+                };
+                let spki_sha256 = or_fail!(crypto.hash(HashAlg::SHA256, &[&checked.spki_der]));
+                Ok(success([
+                    ("guid", hex(r.guid.as_bytes())),
+                    ("csr", hex(&r.csr)),
+                    ("issued_at", json!(r.issued_at)),
+                    ("csr_spki_sha256", hex(spki_sha256.value())),
+                ]))
+            }
+            Err(e) => Ok(refused(
+                match &e {
+                    RenewError::Malformed(_) => "malformed",
+                    RenewError::Signature(_) => "signature",
+                    RenewError::WrongGuid { .. } => "wrong-guid",
+                    RenewError::Stale { .. } => "clock-skew(past)",
+                    RenewError::FromTheFuture { .. } => "clock-skew(future)",
+                    _ => "other",
+                },
+                e,
+            )),
+        },
+        other => Err(format!("unknown report {other:?}")),
+    }
+}
+
+// ---- what the relying party pins ------------------------------------------------------------
+
+/// The kind of a refusal of `vouch_relying_party::csr::check`, from the reason it gives (the
+/// function returns text): `csr.not-der`, `csr.trailing-bytes`, `csr.signature`, `csr.key`; a
+/// reason it does not recognise is `csr.other`, so a changed message fails the case.
+fn csr_error_kind(reason: &str) -> &'static str {
+    if reason.starts_with("not a DER PKCS#10 request") {
+        "csr.not-der"
+    } else if reason.contains("bytes after the PKCS#10 request") {
+        "csr.trailing-bytes"
+    } else if reason.starts_with("its signature does not verify") {
+        "csr.signature"
+    } else if reason.starts_with("its key") || reason.starts_with("it holds a") {
+        "csr.key"
+    } else {
+        "csr.other"
+    }
+}
+
+/// The kind of a refusal of the owner CA (`OwnerCa::generate`, `OwnerCa::issue`), from its
+/// message; `owner-ca.other` when it is not recognised.
+fn owner_ca_error_kind(message: &str) -> &'static str {
+    if message.contains("needs at least one DNS name or address") {
+        "owner-ca.empty"
+    } else if message.contains("is outside the owner CA's zone") {
+        "owner-ca.name-outside-zone"
+    } else if message.contains("is outside the owner CA's address ranges") {
+        "owner-ca.address-outside-ranges"
+    } else if message.starts_with("the name ") {
+        "owner-ca.bad-name"
+    } else if message.contains("P-256 and P-384") || message.contains("not a P-256 or P-384") {
+        "owner-ca.key"
+    } else {
+        "owner-ca.other"
+    }
+}
+
+/// A list of strings input.
+fn strings(inputs: &Inputs<'_>, name: &str) -> Result<Vec<String>, String> {
+    inputs
+        .value(name)?
+        .as_array()
+        .ok_or_else(|| format!("input {name:?} must be a list of strings"))?
+        .iter()
+        .map(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| format!("input {name:?} must be a list of strings"))
+        })
+        .collect()
+}
+
+/// What the relying party pins, computed by its own functions. Input `op`:
+/// * `certificate` (`certificate`, DER): fields `spki_sha256` (the TLS pin), `spki_base64` (as
+///   Chromium names it), `cert_sha256` (the WebTransport pin: the whole certificate);
+/// * `csr` (`csr`, DER): the check of a device's PKCS#10 request; fields `spki_sha256`,
+///   `key_type`;
+/// * `owner-ca` (`zone`, `ranges`, a fresh owner CA; `key`, a SubjectPublicKeyInfo DER;
+///   `dns_names`, `addresses`, `now`, `validity` in seconds): the CA issues a certificate or
+///   refuses; fields `dns_names`, `addresses` (its subjectAltName), `spki_sha256`, `not_before`,
+///   `not_after`, `signed_by_ca`.
+fn pin(inputs: &Inputs<'_>, crypto: &dyn CryptoProvider) -> Result<Outcome, String> {
+    use vouch_relying_party::{pinning, pins};
+
+    let sha256 = |b: &[u8]| crypto.hash(HashAlg::SHA256, &[b]);
+    match inputs.text("op")? {
+        "certificate" => {
+            let der = inputs.bytes("certificate")?;
+            let spki = match pinning::spki_sha256(&der) {
+                Ok(spki) => spki,
+                Err(e) => return Ok(refused("certificate", format!("{e:#}"))),
+            };
+            let whole = or_fail!(sha256(&der));
+            Ok(success([
+                ("spki_sha256", hex(&spki)),
+                ("spki_base64", json!(pins::spki_base64(&spki))),
+                ("cert_sha256", hex(whole.value())),
+            ]))
+        }
+        "csr" => match vouch_relying_party::csr::check(&inputs.bytes("csr")?) {
+            Ok(checked) => {
+                let spki = or_fail!(sha256(&checked.spki_der));
+                Ok(success([
+                    ("spki_sha256", hex(spki.value())),
+                    ("key_type", json!(checked.key.kind())),
+                ]))
+            }
+            Err(e) => Ok(refused(csr_error_kind(&e), e)),
+        },
+        "owner-ca" => owner_ca(inputs, &sha256),
+        other => Err(format!("unknown op {other:?}")),
+    }
+}
+
+/// The `owner-ca` operation of [`pin`].
+fn owner_ca(
+    inputs: &Inputs<'_>,
+    sha256: &dyn Fn(&[u8]) -> Result<types::Hash, Error>,
+) -> Result<Outcome, String> {
+    use std::net::IpAddr;
+    use std::time::Duration;
+    use vouch_relying_party::owner_ca::OwnerCa;
+    use x509_parser::extensions::GeneralName;
+
+    let ranges = strings(inputs, "ranges")?;
+    let names = strings(inputs, "dns_names")?;
+    let addresses = strings(inputs, "addresses")?
+        .iter()
+        .map(|a| {
+            a.parse::<IpAddr>()
+                .map_err(|e| format!("input \"addresses\": {a:?}: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let now = i64::try_from(uint(inputs, "now")?).map_err(|_| "input \"now\" is too large")?;
+    let validity = Duration::from_secs(uint(inputs, "validity")?);
+    let ca = match OwnerCa::generate(inputs.text("zone")?, &ranges) {
+        Ok(ca) => ca,
+        Err(e) => return Ok(refused("owner-ca.constraints", format!("{e:#}"))),
+    };
+    let der = match ca.issue(&inputs.bytes("key")?, &names, &addresses, validity, now) {
+        Ok(der) => der,
+        Err(e) => {
+            let message = format!("{e:#}");
+            return Ok(refused(owner_ca_error_kind(&message), message));
+        }
+    };
+    // What was issued, read back from the certificate.
+    let (rest, cert) = x509_parser::parse_x509_certificate(&der)
+        .map_err(|e| format!("the issued certificate does not parse: {e}"))?;
+    if !rest.is_empty() {
+        return Err("the issued certificate has trailing bytes".into());
+    }
+    let (_, ca_cert) = x509_parser::parse_x509_certificate(ca.cert_der())
+        .map_err(|e| format!("the CA certificate does not parse: {e}"))?;
+    let (mut dns_names, mut ips) = (Vec::new(), Vec::new());
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            match name {
+                GeneralName::DNSName(n) => dns_names.push(json!(n)),
+                GeneralName::IPAddress(b) => ips.push(match b.len() {
+                    4 => <[u8; 4]>::try_from(*b).map_or(json!(hex::encode(b)), |a| {
+                        json!(IpAddr::from(a).to_string())
+                    }),
+                    _ => <[u8; 16]>::try_from(*b).map_or(json!(hex::encode(b)), |a| {
+                        json!(IpAddr::from(a).to_string())
+                    }),
+                }),
+                other => dns_names.push(json!(format!("{other:?}"))),
+            }
+        }
+    }
+    let spki = or_fail!(sha256(cert.public_key().raw));
+    let signed_by_ca = cert.issuer() == ca_cert.subject()
+        && cert.verify_signature(Some(ca_cert.public_key())).is_ok();
+    Ok(success([
+        ("dns_names", Value::Array(dns_names)),
+        ("addresses", Value::Array(ips)),
+        ("spki_sha256", hex(spki.value())),
+        ("not_before", json!(cert.validity().not_before.timestamp())),
+        ("not_after", json!(cert.validity().not_after.timestamp())),
+        ("signed_by_ca", json!(signed_by_ca)),
+    ]))
 }

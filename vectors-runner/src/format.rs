@@ -120,11 +120,17 @@ pub enum Kind {
     To0Owner,
     /// The device's side of TO1 (TO1.HelloRV, TO1.HelloRVAck, TO1.RVRedirect).
     To1Device,
+    /// A report an onboarded device signs for its owner (WebTransport rotation, certificate
+    /// renewal), checked as the owner checks it.
+    Report,
+    /// What the relying party pins: a certificate's SPKI and whole-certificate hashes, a
+    /// device's CSR, the owner CA's decision on the names and addresses asked for.
+    Pin,
 }
 
 impl Kind {
     /// Every kind, in order.
-    pub const ALL: [Kind; 15] = [
+    pub const ALL: [Kind; 17] = [
         Kind::Decode,
         Kind::Voucher,
         Kind::Digest,
@@ -140,6 +146,8 @@ impl Kind {
         Kind::Di,
         Kind::To0Owner,
         Kind::To1Device,
+        Kind::Report,
+        Kind::Pin,
     ];
 
     /// The name used in manifests and on the command line.
@@ -160,6 +168,8 @@ impl Kind {
             Kind::Di => "di",
             Kind::To0Owner => "to0-owner",
             Kind::To1Device => "to1-device",
+            Kind::Report => "report",
+            Kind::Pin => "pin",
         }
     }
 

@@ -12,8 +12,10 @@
 mod decode;
 mod di;
 mod peer;
+mod pins;
 mod primitives;
 mod rendezvous;
+mod reports;
 mod serviceinfo;
 mod to2;
 mod voucher;
@@ -171,6 +173,8 @@ pub fn all_manifests() -> R<Vec<(PathBuf, Manifest)>> {
         rendezvous::to0_owner_group()?,
         rendezvous::to1_device_group()?,
         peer::group()?,
+        reports::group()?,
+        pins::group()?,
     ];
     Ok(groups
         .into_iter()
