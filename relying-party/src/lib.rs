@@ -6,6 +6,7 @@
 //! [`demo`] (`vouch-rp demo`) and the voucher tooling behind `vouch-rp voucher …`.
 pub mod csr;
 pub mod demo;
+pub mod evidence;
 pub mod fdo_http;
 pub mod keys;
 pub mod manufacturer;

@@ -23,8 +23,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, anyhow, bail};
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair, KeyUsagePurpose,
-    PublicKeyData, SerialNumber,
+    BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType, IsCa, KeyPair,
+    KeyUsagePurpose, PublicKeyData, SerialNumber,
 };
 use vouch_protocol::ErrorCode;
 use vouch_protocol::cbor::Cbor;
@@ -35,6 +35,7 @@ use vouch_protocol::messages::{ErrorMessage, MessageType};
 use vouch_protocol::types::{Guid, HashAlg, PkEnc, PkType, RendezvousInfo};
 use vouch_protocol::voucher::OwnershipVoucher;
 
+use crate::evidence::idevid;
 use crate::fdo_http::{FdoHandler, FdoRequest, FdoResponse};
 use crate::rendezvous::Clock;
 use crate::store::{OnExisting, Store, StoreError, VoucherBytes};
@@ -48,7 +49,7 @@ const DI: &str = "di";
 /// Validity of a CA made by [`DeviceCa::generate`], in days.
 const CA_VALIDITY_DAYS: i64 = 20 * 365;
 
-/// The device CA that signs device certificates (an iDevID-like chain: leaf, CA).
+/// The device CA that signs device certificates: IEEE 802.1AR iDevIDs (chain: leaf, CA).
 ///
 /// Cloning is cheap: clones share the key.
 #[derive(Clone)]
@@ -56,6 +57,12 @@ pub struct DeviceCa {
     /// The CA's subject, key identifier method and key, ready to sign.
     issuer: Arc<rcgen::Issuer<'static, KeyPair>>,
     cert_der: Vec<u8>,
+    /// hardwareModuleName hwType of the devices it certifies, dotted.
+    hw_type: String,
+    /// The MUD URL put in device certificates (id-pe-mud-url), if any.
+    mud_url: Option<String>,
+    /// The MUD file signer's subject Name, DER, put in device certificates (id-pe-mudsigner).
+    mud_signer: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for DeviceCa {
@@ -88,10 +95,48 @@ impl DeviceCa {
         let cert = params
             .self_signed(&key)
             .context("self-signing the device CA certificate")?;
-        Ok(Self {
-            issuer: Arc::new(rcgen::Issuer::new(params, key)),
-            cert_der: cert.der().to_vec(),
-        })
+        Ok(Self::with_issuer(
+            rcgen::Issuer::new(params, key),
+            cert.der().to_vec(),
+        ))
+    }
+
+    fn with_issuer(issuer: rcgen::Issuer<'static, KeyPair>, cert_der: Vec<u8>) -> Self {
+        Self {
+            issuer: Arc::new(issuer),
+            cert_der,
+            hw_type: idevid::DEFAULT_HW_TYPE.to_owned(),
+            mud_url: None,
+            mud_signer: None,
+        }
+    }
+
+    /// Device certificates name `hw_type` (a dotted OID) as hardwareModuleName hwType.
+    pub fn with_hw_type(mut self, hw_type: &str) -> anyhow::Result<Self> {
+        idevid::hardware_module_name_san(hw_type, b"").map_err(|e| anyhow!(e))?;
+        self.hw_type = hw_type.to_owned();
+        Ok(self)
+    }
+
+    /// Device certificates carry `url` in the MUD URL extension (RFC 8520 §10), and, when
+    /// `signer_cert_der` is given, that certificate's subject as the MUD file signer
+    /// (id-pe-mudsigner, §11).
+    pub fn with_mud_url(
+        mut self,
+        url: &str,
+        signer_cert_der: Option<&[u8]>,
+    ) -> anyhow::Result<Self> {
+        idevid::mud_url_extension(url).map_err(|e| anyhow!(e))?;
+        self.mud_url = Some(url.to_owned());
+        self.mud_signer = match signer_cert_der {
+            Some(der) => {
+                let (_, cert) = x509_parser::parse_x509_certificate(der)
+                    .map_err(|e| anyhow!("the MUD signer certificate does not parse: {e}"))?;
+                Some(cert.subject().as_raw().to_vec())
+            }
+            None => None,
+        };
+        Ok(self)
     }
 
     /// A CA from its PKCS#8 private key and its certificate, both PEM. The certificate must be
@@ -119,10 +164,7 @@ impl DeviceCa {
         }
         let issuer = rcgen::Issuer::from_ca_cert_der(&cert_der.as_slice().into(), key)
             .context("reading the device CA certificate")?;
-        Ok(Self {
-            issuer: Arc::new(issuer),
-            cert_der,
-        })
+        Ok(Self::with_issuer(issuer, cert_der))
     }
 
     /// The CA's private key, PKCS#8 PEM.
@@ -140,9 +182,12 @@ impl DeviceCa {
         &self.cert_der
     }
 
-    /// Issues the device certificate for `csr`'s key: subject CN = `serial_number`, a random
-    /// serial, valid from `now` for `validity_days`, basicConstraints CA:false, keyUsage
-    /// digitalSignature. Returns the chain `[leaf, CA]`, DER.
+    /// Issues the device certificate for `csr`'s key in the IEEE 802.1AR iDevID profile:
+    /// subject CN and serialNumber = `serial_number`, subjectAltName otherName
+    /// hardwareModuleName (hwType, hwSerialNum = `serial_number`), the MUD URL and MUD signer
+    /// extensions when configured, a random serial, valid from `now` for `validity_days`
+    /// (`u32::MAX`: 99991231235959Z, 802.1AR's "no expiration"), basicConstraints CA:false,
+    /// keyUsage digitalSignature. Returns the chain `[leaf, CA]`, DER.
     fn issue(
         &self,
         csr: &VerifiedCsr,
@@ -154,6 +199,40 @@ impl DeviceCa {
             .context("reading the CSR public key for the certificate")?;
         let mut params = CertificateParams::default();
         params.distinguished_name = common_name_dn(serial_number);
+        // X.520 serialNumber is a PrintableString; a DI serial outside that alphabet goes in
+        // as UTF8String rather than being refused.
+        let serial_value = match rcgen::string::PrintableString::try_from(serial_number) {
+            Ok(p) => rcgen::DnValue::PrintableString(p),
+            Err(_) => rcgen::DnValue::Utf8String(serial_number.to_owned()),
+        };
+        params.distinguished_name.push(
+            DnType::CustomDnType(idevid::ARCS_SERIAL_NUMBER.to_vec()),
+            serial_value,
+        );
+        // rcgen's otherName holds only UTF-8 strings: the SAN is built here.
+        params
+            .custom_extensions
+            .push(CustomExtension::from_oid_content(
+                idevid::ARCS_SUBJECT_ALT_NAME,
+                idevid::hardware_module_name_san(&self.hw_type, serial_number.as_bytes())
+                    .map_err(|e| anyhow!(e))?,
+            ));
+        if let Some(url) = &self.mud_url {
+            params
+                .custom_extensions
+                .push(CustomExtension::from_oid_content(
+                    idevid::ARCS_MUD_URL,
+                    idevid::mud_url_extension(url).map_err(|e| anyhow!(e))?,
+                ));
+        }
+        if let Some(signer) = &self.mud_signer {
+            params
+                .custom_extensions
+                .push(CustomExtension::from_oid_content(
+                    idevid::ARCS_MUD_SIGNER,
+                    signer.clone(),
+                ));
+        }
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.serial_number = Some(random_serial());
@@ -191,15 +270,19 @@ fn random_serial() -> SerialNumber {
     SerialNumber::from_slice(&b)
 }
 
-/// notBefore = `now`, notAfter = `now` + `days`, capped at the end of 9999 (RFC 5280's "no
-/// well-defined expiration date").
+/// 99991231235959Z as a Unix time: RFC 5280's and 802.1AR's "no well-defined expiration date".
+pub const NO_EXPIRY: i64 = 253_402_300_799;
+
+/// notBefore = `now`, notAfter = `now` + `days`, capped at 99991231235959Z ([`NO_EXPIRY`]).
 fn validity(now: i64, days: i64) -> anyhow::Result<(time::OffsetDateTime, time::OffsetDateTime)> {
     let not_before = time::OffsetDateTime::from_unix_timestamp(now)
         .map_err(|e| anyhow!("the clock reads {now}, not a certificate time: {e}"))?;
+    let no_expiry = time::OffsetDateTime::from_unix_timestamp(NO_EXPIRY)
+        .map_err(|e| anyhow!("99991231235959Z: {e}"))?;
     let not_after = not_before
         .checked_add(time::Duration::days(days))
-        .filter(|t| t.year() <= 9999)
-        .unwrap_or_else(|| rcgen::date_time_ymd(9999, 12, 31));
+        .filter(|t| *t <= no_expiry)
+        .unwrap_or(no_expiry);
     Ok((not_before, not_after))
 }
 
@@ -214,13 +297,14 @@ pub struct ManufacturerConfig {
     pub rv_info: RendezvousInfo,
     /// The hash of OVDevCertChainHash: SHA-256 by default, SHA-384 for P-384 deployments.
     pub chain_hash_alg: HashAlg,
-    /// How long device certificates are valid, in days.
+    /// How long device certificates are valid, in days; `u32::MAX` (the default) gives them
+    /// 802.1AR's notAfter 99991231235959Z.
     pub cert_validity_days: u32,
 }
 
 impl ManufacturerConfig {
     /// Settings with the usual defaults: the chain hash of the first key's strength (SHA-384
-    /// for P-384, else SHA-256) and device certificates valid for twenty years.
+    /// for P-384, else SHA-256) and device certificates without expiry (99991231235959Z).
     pub fn new(keys: Vec<SigningKey>, device_ca: DeviceCa, rv_info: RendezvousInfo) -> Self {
         let chain_hash_alg = match keys.first().map(SigningKey::pk_type) {
             Some(PkType::SECP384R1) => HashAlg::SHA384,
@@ -231,7 +315,7 @@ impl ManufacturerConfig {
             device_ca,
             rv_info,
             chain_hash_alg,
-            cert_validity_days: 20 * 365,
+            cert_validity_days: u32::MAX,
         }
     }
 
@@ -502,4 +586,100 @@ fn random<const N: usize>() -> [u8; N] {
 /// A fresh bearer token: 32 random bytes, hex.
 fn new_token() -> String {
     hex::encode(random::<32>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::idevid::{self, IDevIdError};
+
+    /// The time the device CA is made valid from ([`DeviceCa::generate`] reads the clock).
+    fn now() -> i64 {
+        crate::rendezvous::system_clock()()
+    }
+
+    /// A checked CSR for a fresh P-256 key, and the key.
+    fn csr() -> (VerifiedCsr, KeyPair) {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let der = CertificateParams::default()
+            .serialize_request(&key)
+            .unwrap()
+            .der()
+            .to_vec();
+        (VerifiedCsr::parse(&der).unwrap(), key)
+    }
+
+    #[test]
+    fn device_certificates_are_802_1ar_idevids_that_verify_to_the_device_ca() {
+        let ca = DeviceCa::generate("Maker Device CA").unwrap();
+        let now = now();
+        let (csr, _) = csr();
+        let chain = ca.issue(&csr, "SN-0042", now, u32::MAX).unwrap();
+        let verified = idevid::verify_chain(&chain, &[ca.cert_der().to_vec()], now).unwrap();
+        assert_eq!(verified.fields.serial_number.as_deref(), Some("SN-0042"));
+        assert_eq!(
+            verified.fields.hw_type.as_deref(),
+            Some(idevid::DEFAULT_HW_TYPE)
+        );
+        assert_eq!(
+            verified.fields.hw_serial_num.as_deref(),
+            Some(&b"SN-0042"[..])
+        );
+        assert_eq!(verified.fields.mud_url, None);
+        let (_, leaf) = x509_parser::parse_x509_certificate(&chain[0]).unwrap();
+        assert_eq!(leaf.validity().not_after.timestamp(), NO_EXPIRY);
+        // RFC 5280 §4.1.2.5: from 2050 on, GeneralizedTime.
+        assert!(
+            chain[0]
+                .windows(17)
+                .any(|w| w == b"\x18\x0f99991231235959Z"),
+            "notAfter is not the GeneralizedTime 99991231235959Z"
+        );
+        // Another CA's chain does not verify to this one.
+        let other = DeviceCa::generate("Other CA").unwrap();
+        let err = idevid::verify_chain(&chain, &[other.cert_der().to_vec()], now).unwrap_err();
+        assert!(matches!(err, IDevIdError::UnknownAnchor { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn a_configured_mud_url_and_signer_go_into_device_certificates() {
+        let signer = DeviceCa::generate("Maker MUD Signer").unwrap();
+        let ca = DeviceCa::generate("Maker Device CA")
+            .unwrap()
+            .with_hw_type("1.3.6.1.4.1.99999.7")
+            .unwrap()
+            .with_mud_url("https://maker.example/bulb.json", Some(signer.cert_der()))
+            .unwrap();
+        let now = now();
+        let (csr, _) = csr();
+        // A serial outside PrintableString's alphabet is kept, as UTF8String.
+        let chain = ca.issue(&csr, "bulb_7@line-2", now, 30).unwrap();
+        let verified = idevid::verify_chain(&chain, &[ca.cert_der().to_vec()], now).unwrap();
+        let f = &verified.fields;
+        assert_eq!(f.serial_number.as_deref(), Some("bulb_7@line-2"));
+        assert_eq!(f.hw_type.as_deref(), Some("1.3.6.1.4.1.99999.7"));
+        assert_eq!(
+            f.mud_url.as_deref(),
+            Some("https://maker.example/bulb.json")
+        );
+        let (_, signer_cert) = x509_parser::parse_x509_certificate(signer.cert_der()).unwrap();
+        assert_eq!(
+            f.mud_signer.as_deref(),
+            Some(signer_cert.subject().as_raw())
+        );
+        let (_, leaf) = x509_parser::parse_x509_certificate(&chain[0]).unwrap();
+        assert_eq!(leaf.validity().not_after.timestamp(), now + 30 * 86_400);
+        assert!(
+            DeviceCa::generate("x")
+                .unwrap()
+                .with_mud_url("https://é", None)
+                .is_err()
+        );
+        assert!(
+            DeviceCa::generate("x")
+                .unwrap()
+                .with_hw_type("not an oid")
+                .is_err()
+        );
+    }
 }
