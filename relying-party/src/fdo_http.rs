@@ -6,23 +6,32 @@
 //! * a reply is HTTP 200 with `Message-Type: n`, `Content-Type: application/cbor` and a
 //!   `Content-Length`; an error is HTTP 500 with `Message-Type: 255` and an FDO error message;
 //! * a body over the size limit is refused before it is read in full;
+//! * a client (peer IP) over its rate limit gets HTTP 429 `Too Many Requests` with
+//!   `Retry-After` (see [`Limits::rate_per_second`]), and a request not read and answered
+//!   within [`Limits::request_timeout`] gets HTTP 408 and its connection closed;
 //! * a request announcing fdo-rs' non-standard key derivation (`X-Non-Interoperable-KDF:
 //!   true`, FDO reference §6 pitfall 2) is refused with MESSAGE_BODY_ERROR (100) before a
 //!   handler sees it: its session keys could never match ours.
 //!
 //! What a message means is the business of an [`FdoHandler`].
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use vouch_protocol::ErrorCode;
 use vouch_protocol::cbor::Cbor;
 use vouch_protocol::messages::{ErrorMessage, MessageType};
+
+use crate::metrics::{Metrics, Outcome};
+use crate::rate_limit::RateLimiter;
 
 /// The largest message body accepted by default, as go-fdo does (65535 bytes).
 pub const DEFAULT_MAX_BODY: usize = 65_535;
@@ -76,21 +85,116 @@ pub trait FdoHandler: Send + Sync + 'static {
     async fn handle(&self, request: FdoRequest) -> FdoResponse;
 }
 
+/// What the binding accepts from one client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest message body, in bytes.
+    pub max_body: usize,
+    /// How long reading a request and answering it may take; a client that stalls its body
+    /// longer gets HTTP 408 and its connection is closed.
+    pub request_timeout: Duration,
+    /// Requests a second per client IP address (0: no limit). Over it, the client gets HTTP 429
+    /// with `Retry-After`, not an FDO error: §1 has no code for it and an error message would
+    /// end the client's protocol, while 429 is what HTTP clients and proxies know to retry.
+    pub rate_per_second: u32,
+    /// How many requests a client may make at once before the rate applies.
+    pub rate_burst: u32,
+    /// Whether loopback peers are limited too. Off by default: on this machine are the tests,
+    /// the load tools and a reverse proxy, whose address stands for all its clients (a proxy
+    /// limits per client itself).
+    pub rate_limit_loopback: bool,
+}
+
+impl Default for Limits {
+    /// 64 KiB bodies, 30 s per request, 50 requests a second per client with bursts of 100.
+    fn default() -> Self {
+        Self {
+            max_body: DEFAULT_MAX_BODY,
+            request_timeout: Duration::from_secs(30),
+            rate_per_second: 50,
+            rate_burst: 100,
+            rate_limit_loopback: false,
+        }
+    }
+}
+
 #[derive(Clone)]
 struct Binding {
     handler: Arc<dyn FdoHandler>,
     max_body: usize,
+    metrics: Option<Arc<Metrics>>,
 }
 
-/// The router for `/fdo/101/msg/{n}`.
+/// The router for `/fdo/101/msg/{n}`, with only the body limit (no rate limit, no timeout, no
+/// metrics): what the role tests drive through `oneshot`.
 pub fn router(handler: Arc<dyn FdoHandler>, max_body: usize) -> Router {
     Router::new()
         .route("/fdo/101/msg/{msg_type}", post(serve))
-        .with_state(Binding { handler, max_body })
+        .with_state(Binding {
+            handler,
+            max_body,
+            metrics: None,
+        })
 }
 
-fn error(code: ErrorCode, prev: MessageType, text: &str) -> Response {
-    error_response(&ErrorMessage::new(code, prev, text))
+/// The router for `/fdo/101/msg/{n}` as `vouch-rp serve` runs it: `limits` applied, every
+/// message counted in `metrics`.
+pub fn router_with(handler: Arc<dyn FdoHandler>, limits: Limits, metrics: Arc<Metrics>) -> Router {
+    let limiter = (limits.rate_per_second > 0)
+        .then(|| Arc::new(RateLimiter::new(limits.rate_per_second, limits.rate_burst)));
+    let guard = Guard {
+        limiter,
+        limit_loopback: limits.rate_limit_loopback,
+        timeout: limits.request_timeout,
+        metrics: metrics.clone(),
+    };
+    Router::new()
+        .route("/fdo/101/msg/{msg_type}", post(serve))
+        .with_state(Binding {
+            handler,
+            max_body: limits.max_body,
+            metrics: Some(metrics),
+        })
+        .layer(middleware::from_fn_with_state(guard, guard_request))
+}
+
+#[derive(Clone)]
+struct Guard {
+    limiter: Option<Arc<RateLimiter>>,
+    limit_loopback: bool,
+    timeout: Duration,
+    metrics: Arc<Metrics>,
+}
+
+/// The rate limit and the request timeout, before the binding reads anything.
+async fn guard_request(State(g): State<Guard>, request: Request, next: Next) -> Response {
+    // The peer address is there when served with connect info (as `vouch-rp serve` does).
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    if let (Some(limiter), Some(peer)) = (&g.limiter, peer)
+        && (g.limit_loopback || !peer.is_loopback())
+        && let Err(wait) = limiter.check(peer, Instant::now())
+    {
+        g.metrics.rate_limited();
+        tracing::warn!(%peer, "FDO request over the rate limit");
+        let mut r = StatusCode::TOO_MANY_REQUESTS.into_response();
+        let seconds = wait.as_secs().max(1);
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        return r;
+    }
+    match tokio::time::timeout(g.timeout, next.run(request)).await {
+        Ok(r) => r,
+        Err(_) => {
+            tracing::warn!(?peer, "FDO request timed out");
+            let mut r = StatusCode::REQUEST_TIMEOUT.into_response();
+            r.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            r
+        }
+    }
 }
 
 /// The HTTP form of an FDO error message.
@@ -120,6 +224,71 @@ async fn serve(
         return StatusCode::NOT_FOUND.into_response();
     };
     let msg_type = MessageType(n);
+    let started = Instant::now();
+    let (response, outcome) = answer(&b, msg_type, &headers, body).await;
+    let latency = started.elapsed();
+    if let Some(m) = &b.metrics {
+        m.message(msg_type, outcome, latency);
+    }
+    match outcome {
+        Outcome::Replied(reply) => tracing::debug!(
+            msg_type = msg_type.0,
+            reply = reply.0,
+            latency_ms = latency.as_secs_f64() * 1e3,
+            "FDO message served"
+        ),
+        Outcome::Error(code) => tracing::info!(
+            msg_type = msg_type.0,
+            error_code = code,
+            latency_ms = latency.as_secs_f64() * 1e3,
+            "FDO error sent"
+        ),
+    }
+    response
+}
+
+/// The answer to one message, and how it went.
+async fn answer(
+    b: &Binding,
+    msg_type: MessageType,
+    headers: &HeaderMap,
+    body: Body,
+) -> (Response, Outcome) {
+    let (response, outcome) = match checked_answer(b, msg_type, headers, body).await {
+        Ok(FdoResponse::Error(e)) | Err(e) => (error_response(&e), Outcome::Error(e.code.0)),
+        Ok(FdoResponse::Message {
+            msg_type,
+            body,
+            token,
+        }) => {
+            let length = HeaderValue::from(body.len());
+            let mut r = Response::new(Body::from(body));
+            let h = r.headers_mut();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(CBOR));
+            h.insert(header::CONTENT_LENGTH, length);
+            h.insert("message-type", HeaderValue::from(u16::from(msg_type.0)));
+            if let Some(t) = token
+                && let Ok(v) = HeaderValue::from_str(&format!("Bearer {t}"))
+            {
+                h.insert(header::AUTHORIZATION, v);
+            }
+            (r, Outcome::Replied(msg_type))
+        }
+    };
+    (response, outcome)
+}
+
+/// The binding's checks, then the handler.
+async fn checked_answer(
+    b: &Binding,
+    msg_type: MessageType,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<FdoResponse, ErrorMessage> {
+    let error =
+        |code: ErrorCode, prev: MessageType, text: &str| -> Result<FdoResponse, ErrorMessage> {
+            Err(ErrorMessage::new(code, prev, text))
+        };
     // fdo-rs matches the header exactly; so do we, so that we never accept what it would refuse.
     if headers.get(header::CONTENT_TYPE).map(HeaderValue::as_bytes) != Some(CBOR.as_bytes()) {
         return error(
@@ -128,7 +297,7 @@ async fn serve(
             "Content-Type must be application/cbor",
         );
     }
-    if asks_for_non_interoperable_kdf(&headers) {
+    if asks_for_non_interoperable_kdf(headers) {
         return error(
             ErrorCode::MESSAGE_BODY_ERROR,
             msg_type,
@@ -160,35 +329,13 @@ async fn serve(
         Ok(body) => body,
         Err(_) => return error(ErrorCode::MESSAGE_BODY_ERROR, msg_type, "message too large"),
     };
-    match b
-        .handler
+    Ok(b.handler
         .handle(FdoRequest {
             msg_type,
             token,
             body,
         })
-        .await
-    {
-        FdoResponse::Error(e) => error_response(&e),
-        FdoResponse::Message {
-            msg_type,
-            body,
-            token,
-        } => {
-            let length = HeaderValue::from(body.len());
-            let mut r = Response::new(Body::from(body));
-            let h = r.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(CBOR));
-            h.insert(header::CONTENT_LENGTH, length);
-            h.insert("message-type", HeaderValue::from(u16::from(msg_type.0)));
-            if let Some(t) = token
-                && let Ok(v) = HeaderValue::from_str(&format!("Bearer {t}"))
-            {
-                h.insert(header::AUTHORIZATION, v);
-            }
-            r
-        }
-    }
+        .await)
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ enum Command {
     #[command(subcommand)]
     Voucher(VoucherCommand),
     /// Serve the manufacturer, rendezvous and owner roles over HTTP.
+    #[command(after_help = SERVE_AFTER_HELP)]
     Serve(ServeArgs),
     /// Print the public keys of the server's database.
     #[command(subcommand)]
@@ -108,27 +109,41 @@ impl DatabaseArg {
     }
 }
 
+/// The end of `vouch-rp serve --help`.
+const SERVE_AFTER_HELP: &str = "\
+Options can also come from the environment (the VOUCH_ name shown with them) and, all but \
+--config, from the TOML file given with --config, one key per option: listen = \"0.0.0.0:8080\", \
+roles = \"owner\", rate-limit = 20, device-proxy = true, extend-to = [\"owner.pem\"]. The \
+command line wins over the environment, the environment over the file, the file over the \
+defaults.
+
+Besides POST /fdo/101/msg/N, the server answers GET /healthz (200 while the process runs), \
+GET /readyz (200 when the database answers, else 503) and GET /metrics (Prometheus text).";
+
 #[derive(clap::Args)]
 struct ServeArgs {
+    /// A TOML file with serve options (see below).
+    #[arg(long, value_name = "FILE", env = "VOUCH_CONFIG")]
+    config: Option<PathBuf>,
     #[command(flatten)]
     db: DatabaseArg,
     /// Serve the pinned devices' pages at /devices/{guid}/ through the pinning proxy (owner
     /// role; set each device's address with `vouch-rp pins endpoint`). It answers only
     /// clients on this machine (loopback peer addresses); others get 403.
-    #[arg(long)]
+    #[arg(long, env = "VOUCH_DEVICE_PROXY")]
     device_proxy: bool,
     /// The address to listen on; port 0 picks a free port (printed on start).
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "VOUCH_LISTEN", default_value = "127.0.0.1:8080")]
     listen: std::net::SocketAddr,
     /// The roles to serve: a comma-separated list of manufacturer, rendezvous, owner, or all.
-    #[arg(long, default_value = "all")]
+    #[arg(long, env = "VOUCH_ROLES", default_value = "all")]
     roles: String,
     /// How devices reach this server (default: http:// and the listening address).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "VOUCH_PUBLIC_URL")]
     public_url: Option<String>,
     /// The rendezvous server devices are sent to and the owner registers with (default: this
     /// server, when it runs the rendezvous role).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "VOUCH_RENDEZVOUS_URL")]
     rendezvous_url: Option<String>,
     /// The next owner's public key (PEM or DER; repeat for P-256 and P-384): new vouchers are
     /// extended to it at the end of DI. Default: this server's owner keys when it runs the
@@ -136,11 +151,55 @@ struct ServeArgs {
     #[arg(long, value_name = "PUBKEY")]
     extend_to: Vec<PathBuf>,
     /// Seconds between two rounds of the owner's TO0 loop.
-    #[arg(long, default_value_t = 60)]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "VOUCH_TO0_INTERVAL",
+        default_value_t = 60
+    )]
     to0_interval: u64,
     /// Seconds the owner asks the rendezvous server to keep a registration.
-    #[arg(long, default_value_t = 3600)]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "VOUCH_TO0_WAIT",
+        default_value_t = 3600
+    )]
     to0_wait: u32,
+    /// FDO requests a second allowed per client IP address (0: no limit); over it a client
+    /// gets HTTP 429 with Retry-After. Loopback clients (a reverse proxy on this machine) are
+    /// not limited.
+    #[arg(
+        long,
+        value_name = "PER_SECOND",
+        env = "VOUCH_RATE_LIMIT",
+        default_value_t = 50
+    )]
+    rate_limit: u32,
+    /// FDO requests a client may make at once before --rate-limit applies.
+    #[arg(
+        long,
+        value_name = "REQUESTS",
+        env = "VOUCH_RATE_BURST",
+        default_value_t = 100
+    )]
+    rate_burst: u32,
+    /// Seconds an FDO request may take to arrive and be answered; a client that stalls its
+    /// body longer gets HTTP 408 and its connection closed.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "VOUCH_REQUEST_TIMEOUT",
+        default_value_t = 30
+    )]
+    request_timeout: u64,
+    /// How log lines on standard error look.
+    #[arg(long, value_enum, env = "VOUCH_LOG_FORMAT", default_value = "human")]
+    log_format: vouch_relying_party::logging::LogFormat,
+    /// Which events are logged: a level (error, warn, info, debug, trace) or RUST_LOG-style
+    /// directives. Default: RUST_LOG, else info.
+    #[arg(long, value_name = "FILTER", env = "VOUCH_LOG_LEVEL")]
+    log_level: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -522,6 +581,7 @@ async fn pins_command(command: PinsCommand) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    vouch_relying_party::logging::init(args.log_format, args.log_level.as_deref())?;
     let roles = server::Roles::parse(&args.roles)?;
     let extend_to = args
         .extend_to
@@ -538,6 +598,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         to0_interval: Some(std::time::Duration::from_secs(args.to0_interval.max(1))),
         to0_wait_seconds: args.to0_wait,
         device_proxy: args.device_proxy,
+        limits: vouch_relying_party::fdo_http::Limits {
+            rate_per_second: args.rate_limit,
+            rate_burst: args.rate_burst,
+            request_timeout: std::time::Duration::from_secs(args.request_timeout.max(1)),
+            ..Default::default()
+        },
     })
     .await?;
     // Scripts and tests read the address from this line.
@@ -565,8 +631,37 @@ async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
+/// The command line, with the values of `serve --config FILE` that neither the command line nor
+/// the environment set ([`vouch_relying_party::config`]).
+fn parse_cli() -> anyhow::Result<Cli> {
+    let cli = Cli::parse();
+    let Command::Serve(ServeArgs {
+        config: Some(file), ..
+    }) = &cli.command
+    else {
+        return Ok(cli);
+    };
+    let command = <Cli as clap::CommandFactory>::command();
+    let matches = command.clone().get_matches();
+    let (Some(serve), Some(serve_matches)) = (
+        command.find_subcommand("serve"),
+        matches.subcommand_matches("serve"),
+    ) else {
+        return Ok(cli);
+    };
+    let extra = vouch_relying_party::config::file_arguments(serve, serve_matches, file)?;
+    Ok(Cli::parse_from(std::env::args_os().chain(extra)))
+}
+
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = match parse_cli() {
+        Ok(cli) => cli,
+        Err(e) => {
+            eprintln!("vouch-rp: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("vouch-rp: {e:#}");

@@ -827,7 +827,7 @@ fn internal(e: impl fmt::Display, prev: MessageType) -> ErrorMessage {
 
 /// The one place internal failures are logged.
 fn log_internal(what: &dyn fmt::Display) {
-    eprintln!("vouch-rp: owner: internal error: {what}");
+    tracing::error!(role = "owner", error = %what, "internal error");
 }
 
 /// A fresh bearer token: 32 random bytes, hex.

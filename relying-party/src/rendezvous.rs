@@ -243,7 +243,7 @@ fn store_error(e: StoreError, prev: MessageType) -> ErrorMessage {
 
 /// Internal failures are logged on the server and hidden from the peer.
 fn tracing_log(what: &str) {
-    eprintln!("vouch-rp: internal error: {what}");
+    tracing::error!(role = "rendezvous", error = what, "internal error");
 }
 
 /// A fresh bearer token: 32 random bytes, hex.

@@ -146,6 +146,8 @@ pub struct ServeOptions {
     /// [`crate::proxy`]). Off by default; when on, it answers only clients on this machine
     /// ([`crate::proxy::Access::Loopback`]).
     pub device_proxy: bool,
+    /// The body limit, request timeout and per-client rate limit of the FDO endpoints.
+    pub limits: fdo_http::Limits,
 }
 
 impl ServeOptions {
@@ -161,6 +163,7 @@ impl ServeOptions {
             to0_interval: Some(Duration::from_secs(60)),
             to0_wait_seconds: 3600,
             device_proxy: false,
+            limits: fdo_http::Limits::default(),
         }
     }
 }
@@ -305,7 +308,10 @@ pub async fn start_with_store(
         }
         dispatch.manufacturer = Some(manufacturer);
     }
-    let mut app = fdo_http::router(Arc::new(dispatch), fdo_http::DEFAULT_MAX_BODY);
+    // Per process: every instance counts what it served, and nothing reads the counts back.
+    let metrics = Arc::new(crate::metrics::Metrics::new());
+    let mut app = fdo_http::router_with(Arc::new(dispatch), options.limits, metrics.clone())
+        .merge(crate::ops::routes(store.clone(), metrics));
     if options.roles.owner {
         // Devices renew their TLS certificates with requests signed by their attestation keys,
         // for the lifetime the owner role enrols them with.
@@ -335,7 +341,7 @@ pub async fn start_with_store(
             let _ = server_stop.wait_for(|s| *s).await;
         });
         if let Err(e) = serve.await {
-            log(&format!("server stopped: {e}"));
+            tracing::error!(error = %e, "server stopped");
         }
     }));
     if let (true, Some(rv), Some(interval)) = (
@@ -353,7 +359,7 @@ pub async fn start_with_store(
         tasks.push(tokio::spawn(async move {
             loop {
                 if let Err(e) = to0_round(store.as_ref(), &http, &target, &clock).await {
-                    log(&format!("TO0 round failed: {e:#}"));
+                    tracing::warn!(error = format!("{e:#}"), "TO0 round failed");
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(interval) => {}
@@ -732,8 +738,4 @@ pub async fn import_voucher(store: &dyn Store, voucher: &OwnershipVoucher, now: 
         ),
         Err(e) => Err(e.into()),
     }
-}
-
-fn log(what: &str) {
-    eprintln!("vouch-rp: {what}");
 }
