@@ -45,7 +45,7 @@ use vouch_protocol::{Error, ErrorCode};
 use crate::fdo_http::{CBOR, DEFAULT_MAX_BODY, FdoHandler, FdoRequest, FdoResponse};
 use crate::owner_ca::OwnerCa;
 use crate::rendezvous::Clock;
-use crate::store::{OnExisting, Session, Store, StoreError, VoucherBytes, key_fingerprint};
+use crate::store::{Session, Store, StoreError, VoucherBytes, key_fingerprint};
 use crate::tls_enrol::{self, TlsEnrolOwner};
 
 /// How long a TO2 session may wait for the device's next message, in seconds. Every message
@@ -450,30 +450,12 @@ impl Owner {
         if <[u8; 32]>::from(Sha256::digest(&current)) != *voucher_sha256 {
             return Err(voucher_changed(t));
         }
-        if new.guid() == old_guid {
-            return self
-                .store
-                .replace_voucher(old_guid, &current, &new, now)
-                .await
-                .map_err(|e| changed_or_internal(e, t));
-        }
-        // A new GUID: the store replaces only under the same GUID, so insert the new voucher
-        // first (the old one stays if that fails), then delete the old one, and take the new
-        // one out again if that fails.
+        // One transaction, under the same GUID or a new one: afterwards exactly one of the
+        // two vouchers is stored, even if this process dies.
         self.store
-            .insert_voucher(&new, OnExisting::Refuse, now)
+            .swap_voucher(old_guid, &current, &new, now)
             .await
-            .map_err(|e| internal(format!("storing the replacement voucher: {e}"), t))?;
-        if let Err(e) = self.store.delete_voucher(old_guid).await {
-            if let Err(undo) = self.store.delete_voucher(new.guid()).await {
-                log_internal(&format!(
-                    "replacement voucher {} left beside {old_guid}: {undo}",
-                    new.guid()
-                ));
-            }
-            return Err(changed_or_internal(e, t));
-        }
-        Ok(())
+            .map_err(|e| changed_or_internal(e, t))
     }
 
     /// The owner key for `voucher`, which HelloDevice found; gone since is an internal error.

@@ -149,6 +149,7 @@ on_both_backends!(
     vouchers_insert_get_list_delete,
     a_duplicate_guid_is_refused_and_the_stored_voucher_kept,
     replace_voucher_swaps_only_when_the_expected_bytes_are_stored,
+    swap_voucher_moves_to_a_new_guid_in_one_step_or_not_at_all,
     concurrent_voucher_replacements_from_one_version_let_exactly_one_win,
     owner_keys_put_get_list,
     registrations_expire_at_their_boundary,
@@ -297,6 +298,69 @@ async fn a_duplicate_guid_is_refused_and_the_stored_voucher_kept(backend: Backen
     assert_eq!(summary.entry_count, 0);
     assert_eq!(summary.device_info, "go.fdo.example");
     assert_eq!((summary.created_at, summary.updated_at), (100, 300));
+}
+
+async fn swap_voucher_moves_to_a_new_guid_in_one_step_or_not_at_all(backend: Backend) {
+    let db = TestDb::new(backend, "swap").await;
+    let store = db.open().await;
+    let (ext, f) = (extended(), fresh());
+    assert_ne!(ext.guid(), f.guid());
+    store
+        .insert_voucher(&ext, OnExisting::Refuse, 100)
+        .await
+        .unwrap();
+    let guids = |list: Vec<vouch_relying_party::store::VoucherSummary>| {
+        list.into_iter().map(|v| v.guid).collect::<Vec<_>>()
+    };
+
+    // Stale expectation: refused, only the old voucher stored.
+    let err = store
+        .swap_voucher(ext.guid(), f.bytes(), &f, 200)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict(Entity::Voucher)),
+        "{err}"
+    );
+    assert_eq!(
+        guids(store.list_vouchers().await.unwrap()),
+        vec![ext.guid()]
+    );
+
+    // The new GUID already taken: refused, both left as they were.
+    store
+        .insert_voucher(&f, OnExisting::Refuse, 150)
+        .await
+        .unwrap();
+    let err = store
+        .swap_voucher(ext.guid(), ext.bytes(), &f, 250)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict(Entity::Voucher)),
+        "{err}"
+    );
+    assert_eq!(store.get_voucher(ext.guid()).await.unwrap(), ext.bytes());
+    assert_eq!(store.get_voucher(f.guid()).await.unwrap(), f.bytes());
+    store.delete_voucher(f.guid()).await.unwrap();
+
+    // Current expectation: the old GUID is gone and the new one stored, together.
+    store
+        .swap_voucher(ext.guid(), ext.bytes(), &f, 300)
+        .await
+        .unwrap();
+    assert_eq!(guids(store.list_vouchers().await.unwrap()), vec![f.guid()]);
+    assert_eq!(store.get_voucher(f.guid()).await.unwrap(), f.bytes());
+
+    // Nothing under the old GUID any more.
+    let err = store
+        .swap_voucher(ext.guid(), ext.bytes(), &ext, 400)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotFound(Entity::Voucher)),
+        "{err}"
+    );
 }
 
 async fn replace_voucher_swaps_only_when_the_expected_bytes_are_stored(backend: Backend) {

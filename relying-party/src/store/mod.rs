@@ -116,6 +116,22 @@ pub trait Store: Send + Sync {
     /// Deletes the voucher stored under `guid`.
     async fn delete_voucher(&self, guid: Guid) -> Result<(), StoreError>;
 
+    /// Replaces the voucher stored under `old_guid` with `new`, stored under `new`'s own GUID,
+    /// only if the stored bytes are still `expected_current`, in one transaction: afterwards
+    /// exactly one of the two is stored, whatever happens to the process (the owner's TO2.Done
+    /// when the device gets a new GUID). With the same GUID it is [`Store::replace_voucher`].
+    ///
+    /// Fails with [`StoreError::NotFound`] when nothing is stored under `old_guid`, and with
+    /// [`StoreError::Conflict`] when the stored bytes differ or a voucher is already stored
+    /// under the new GUID; either way nothing changes.
+    async fn swap_voucher(
+        &self,
+        old_guid: Guid,
+        expected_current: &[u8],
+        new: &VoucherBytes,
+        now: i64,
+    ) -> Result<(), StoreError>;
+
     /// Replaces the voucher stored under `guid` with `new` only if the stored bytes are still
     /// `expected_current` (compare-and-swap).
     ///

@@ -26,6 +26,11 @@ pub(super) const LIST_VOUCHERS: &str = "SELECT guid, entry_count, device_info, \
 
 pub(super) const DELETE_VOUCHER: &str = "DELETE FROM vouchers WHERE guid = $1";
 
+/// The first half of a swap to a new GUID: deletes the row only while it still holds the
+/// expected bytes ($2).
+pub(super) const DELETE_VOUCHER_IF_CURRENT: &str =
+    "DELETE FROM vouchers WHERE guid = $1 AND voucher = $2";
+
 /// Compare-and-swap: changes the row only while it still holds the expected bytes ($7).
 pub(super) const REPLACE_VOUCHER: &str = "UPDATE vouchers SET voucher = $2, entry_count = $3, \
      device_info = $4, owner_key_sha256 = $5, updated_at = $6 \

@@ -217,6 +217,55 @@ impl Store for This {
         Ok(())
     }
 
+    async fn swap_voucher(
+        &self,
+        old_guid: Guid,
+        expected_current: &[u8],
+        new: &VoucherBytes,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        if new.guid() == old_guid {
+            return self
+                .replace_voucher(old_guid, expected_current, new, now)
+                .await;
+        }
+        // The DELETE comes first, so the transaction takes the write lock at once.
+        let mut tx = self.pool.begin().await?;
+        let deleted = sqlx::query(sql::DELETE_VOUCHER_IF_CURRENT)
+            .bind(old_guid.as_bytes().as_slice())
+            .bind(expected_current)
+            .execute(&mut *tx)
+            .await?;
+        if deleted.rows_affected() == 0 {
+            let exists = sqlx::query(sql::VOUCHER_EXISTS)
+                .bind(old_guid.as_bytes().as_slice())
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+            tx.rollback().await?;
+            return Err(if exists {
+                StoreError::Conflict(Entity::Voucher)
+            } else {
+                StoreError::NotFound(Entity::Voucher)
+            });
+        }
+        let inserted = sqlx::query(sql::INSERT_VOUCHER)
+            .bind(new.guid().as_bytes().as_slice())
+            .bind(new.bytes())
+            .bind(count_to_db(new.entry_count())?)
+            .bind(new.device_info())
+            .bind(new.owner_key_sha256().as_slice())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        if inserted.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Err(StoreError::Conflict(Entity::Voucher));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn put_owner_key(&self, key: &OwnerKey, now: i64) -> Result<(), StoreError> {
         let done = sqlx::query(sql::INSERT_OWNER_KEY)
             .bind(key.name.as_str())
