@@ -25,7 +25,22 @@ const MAX_CONNECTIONS: u32 = 8;
 
 /// How often [`SqliteStore`] runs the migrations when they fail to apply (another process
 /// applying them at the same time).
-const MIGRATION_ATTEMPTS: u32 = 5;
+const MIGRATION_ATTEMPTS: u32 = 40;
+
+/// How many times opening a file retries when SQLite reports it busy or locked (see
+/// [`SqliteStore::open`]).
+const OPEN_ATTEMPTS: u32 = 40;
+
+/// SQLITE_BUSY or SQLITE_LOCKED, primary or extended code.
+fn is_busy(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => d
+            .code()
+            .and_then(|c| c.parse::<i32>().ok())
+            .is_some_and(|c| matches!(c & 0xff, 5 | 6)),
+        _ => false,
+    }
+}
 
 /// The store at a SQLite database.
 ///
@@ -62,10 +77,24 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
-            .connect_with(options)
-            .await?;
+        // A connection to a new file switches it to WAL, which needs the file to itself for a
+        // moment; a process opening it at that moment gets SQLITE_BUSY at once (the busy
+        // timeout does not cover the switch), so that is retried briefly.
+        let mut attempt = 1;
+        let pool = loop {
+            match SqlitePoolOptions::new()
+                .max_connections(MAX_CONNECTIONS)
+                .connect_with(options.clone())
+                .await
+            {
+                Ok(pool) => break pool,
+                Err(e) if is_busy(&e) && attempt < OPEN_ATTEMPTS => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         Self::migrated(pool).await
     }
 
